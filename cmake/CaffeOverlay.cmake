@@ -1,0 +1,155 @@
+# Lays the project's Caffe extensions over the pinned Caffe source, the Caffe way: the project's
+# proto messages and LayerParameter fields go into caffe.proto, its layer headers and sources are
+# linked into include/caffe and src/caffe, so libcaffe, the `caffe` tool, pycaffe and NetSpec all
+# know the FASSST layers. Every step is idempotent and writes only what changed, so a re-configure
+# with nothing changed rebuilds nothing.
+#
+# In:  FASSST_CAFFE_TARBALL, FASSST_CAFFE_SHA256, FASSST_LAYERS_DIR
+# Out: FASSST_CAFFE_SOURCE_DIR (the overlaid tree, inside the build dir)
+
+set(FASSST_CAFFE_SOURCE_DIR "${CMAKE_BINARY_DIR}/caffe")
+set(_stamp "${FASSST_CAFFE_SOURCE_DIR}/.fassst-extracted")
+
+# 1. Extract once per tarball (the stamp holds its hash).
+set(_have "")
+if(EXISTS "${_stamp}")
+  file(READ "${_stamp}" _have)
+endif()
+if(NOT _have STREQUAL FASSST_CAFFE_SHA256)
+  message(STATUS "Extracting Caffe source into ${FASSST_CAFFE_SOURCE_DIR}")
+  set(_tmp "${CMAKE_BINARY_DIR}/caffe-extract")
+  file(REMOVE_RECURSE "${_tmp}" "${FASSST_CAFFE_SOURCE_DIR}")
+  file(MAKE_DIRECTORY "${_tmp}")
+  execute_process(COMMAND ${CMAKE_COMMAND} -E tar xzf "${FASSST_CAFFE_TARBALL}"
+                  WORKING_DIRECTORY "${_tmp}" RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "Could not extract ${FASSST_CAFFE_TARBALL}; delete it so the next configure downloads it again.")
+  endif()
+  file(GLOB _top "${_tmp}/*")
+  file(RENAME "${_top}" "${FASSST_CAFFE_SOURCE_DIR}")
+  file(REMOVE_RECURSE "${_tmp}" "${FASSST_CAFFE_SOURCE_DIR}/.git")
+  file(COPY_FILE "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/proto/caffe.proto"
+                 "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/proto/caffe.proto.orig")
+  file(WRITE "${_stamp}" "${FASSST_CAFFE_SHA256}")
+endif()
+# The sdist ships a caffe.pb.h made by an older protoc from the unmodified proto; it would shadow
+# the one the build generates (with the FASSST fields) for anything that puts include/ first.
+file(REMOVE "${FASSST_CAFFE_SOURCE_DIR}/include/caffe/proto/caffe.pb.h")
+
+# Writes content to path only when it differs, so make sees no change otherwise.
+function(fassst_write_if_changed path content)
+  if(EXISTS "${path}")
+    file(READ "${path}" _old)
+    if(_old STREQUAL content)
+      return()
+    endif()
+  endif()
+  file(WRITE "${path}" "${content}")
+endfunction()
+
+# Replaces `old` by `new` in a Caffe source file; fails loudly if neither is there, so a changed
+# upstream tree cannot silently skip a fix.
+function(fassst_patch path old new)
+  set(_f "${FASSST_CAFFE_SOURCE_DIR}/${path}")
+  file(READ "${_f}" _src)
+  string(FIND "${_src}" "${new}" _done)
+  if(NOT _done EQUAL -1)
+    return()
+  endif()
+  string(FIND "${_src}" "${old}" _at)
+  if(_at EQUAL -1)
+    message(FATAL_ERROR "Overlay patch for ${path} no longer applies: text not found:\n${old}")
+  endif()
+  string(REPLACE "${old}" "${new}" _src "${_src}")
+  fassst_write_if_changed("${_f}" "${_src}")
+endfunction()
+
+# 2. caffe.proto = upstream + the project's LayerParameter fields + the project's messages.
+set(_proto_in "${FASSST_LAYERS_DIR}/proto/fassst.proto")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_proto_in}")
+file(READ "${_proto_in}" _fassst_proto)
+string(REGEX MATCH "// BEGIN LayerParameter fields\n(.*)// END LayerParameter fields" _m "${_fassst_proto}")
+if(NOT _m)
+  message(FATAL_ERROR "${_proto_in}: missing the '// BEGIN LayerParameter fields' ... '// END LayerParameter fields' block")
+endif()
+set(_fields "${CMAKE_MATCH_1}")
+string(REPLACE "${_m}" "" _messages "${_fassst_proto}")
+file(READ "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/proto/caffe.proto.orig" _proto)
+string(REPLACE "message LayerParameter {\n"
+               "message LayerParameter {\n  // FASSST-Caffe fields (layers/proto/fassst.proto)\n${_fields}" _proto "${_proto}")
+fassst_write_if_changed("${FASSST_CAFFE_SOURCE_DIR}/src/caffe/proto/caffe.proto"
+                        "${_proto}\n// ---- FASSST-Caffe messages (layers/proto/fassst.proto) ----\n${_messages}")
+
+# 3. Link the project's headers and sources into the tree. Links (not copies) so that editing a
+#    layer rebuilds only that layer; the manifest removes links whose source was deleted.
+file(GLOB_RECURSE _files CONFIGURE_DEPENDS RELATIVE "${FASSST_LAYERS_DIR}"
+     "${FASSST_LAYERS_DIR}/include/*" "${FASSST_LAYERS_DIR}/src/*")
+set(_manifest "${FASSST_CAFFE_SOURCE_DIR}/.fassst-links")
+if(EXISTS "${_manifest}")
+  file(STRINGS "${_manifest}" _old_links)
+  foreach(_l IN LISTS _old_links)
+    if(NOT _l IN_LIST _files)
+      file(REMOVE "${FASSST_CAFFE_SOURCE_DIR}/${_l}")
+    endif()
+  endforeach()
+endif()
+foreach(_f IN LISTS _files)
+  set(_dst "${FASSST_CAFFE_SOURCE_DIR}/${_f}")
+  if(NOT IS_SYMLINK "${_dst}")
+    if(EXISTS "${_dst}")
+      message(FATAL_ERROR "layers/${_f} would replace an upstream Caffe file; rename it.")
+    endif()
+    get_filename_component(_d "${_dst}" DIRECTORY)
+    file(MAKE_DIRECTORY "${_d}")
+    file(CREATE_LINK "${FASSST_LAYERS_DIR}/${_f}" "${_dst}" SYMBOLIC)
+  endif()
+endforeach()
+string(REPLACE ";" "\n" _list "${_files}")
+fassst_write_if_changed("${_manifest}" "${_list}\n")
+
+# 4. Fixes the pinned tree needs for a CUDA 13 build (listed in docs/DESIGN.md). Applied to every
+#    tree: each is inside #ifndef CPU_ONLY code, so the CPU build compiles the same code as before.
+#  (a) cudaDeviceProp lost clockRate, deviceOverlap and kernelExecTimeoutEnabled in CUDA 13.
+fassst_patch(src/caffe/common.cpp
+  "  LOG(INFO) << \"Clock rate:                    \" << prop.clockRate;\n"
+  "  // FASSST overlay: CUDA 13 removed clockRate, deviceOverlap, kernelExecTimeoutEnabled.\n")
+fassst_patch(src/caffe/common.cpp
+  "  LOG(INFO) << \"Concurrent copy and execution: \"\n      << (prop.deviceOverlap ? \"Yes\" : \"No\");\n"
+  "  LOG(INFO) << \"Async engines:                 \" << prop.asyncEngineCount;\n")
+fassst_patch(src/caffe/common.cpp
+  "  LOG(INFO) << \"Kernel execution timeout:      \"\n      << (prop.kernelExecTimeoutEnabled ? \"Yes\" : \"No\");\n"
+  "")
+#  (b) The fork's CPU-only layers declare GPU methods and define them only under CPU_ONLY (as
+#      stubs), so a GPU link fails. Give them GPU methods that run their CPU code: correct, and
+#      Caffe syncs the blobs; slow, which is why the project has its own CUDA layers where it
+#      matters (ReLU6 for MobileNetV2).
+foreach(_layer hardsigmoid:HardSigmoidLayer hardswish:HardSwishLayer maxunpool:MaxUnPoolLayer
+               pixelshuffle:PixelShuffleLayer upsample:UpsampleLayer relu6:ReLU6Layer)
+  string(REPLACE ":" ";" _p "${_layer}")
+  list(GET _p 0 _file)
+  list(GET _p 1 _class)
+  file(READ "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/layers/${_file}_layer.cpp" _src)
+  string(REGEX MATCH "#ifdef CPU_ONLY[ \t\n]*STUB_GPU\\(${_class}\\);[ \t\n]*#endif" _stub "${_src}")
+  if(_stub)
+    fassst_patch(src/caffe/layers/${_file}_layer.cpp "${_stub}"
+      "#ifdef CPU_ONLY\nSTUB_GPU(${_class});\n#else\nGPU_RUNS_CPU(${_class});  // FASSST overlay\n#endif")
+  else()
+    fassst_patch(src/caffe/layers/${_file}_layer.cpp "GPU_RUNS_CPU(${_class});" "GPU_RUNS_CPU(${_class});")
+  endif()
+endforeach()
+#      ProposalLayer has a CUDA forward but no GPU backward; its backward is a no-op on CPU too.
+fassst_patch(src/caffe/layers/proposal_layer.cu
+  "INSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);"
+  "template <typename Dtype>  // FASSST overlay: the fork left Backward_gpu undefined.\nvoid ProposalLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,\n    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {}\n\nINSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);")
+#      GPU_RUNS_CPU is defined in the project's caffe/util/gpu_runs_cpu.hpp, included by device_alternate.
+fassst_patch(include/caffe/util/device_alternate.hpp
+  "#endif  // CAFFE_UTIL_DEVICE_ALTERNATE_H_"
+  "#include \"caffe/util/gpu_runs_cpu.hpp\"  // FASSST overlay\n\n#endif  // CAFFE_UTIL_DEVICE_ALTERNATE_H_")
+
+# 5. Empty blobs. A batch can hold zero ROIs (no instance above threshold), so (0, C, H, W) blobs
+#    must flow through the net. Upstream never allocates a zero-count blob, and the first
+#    cpu_data() on one fails `CHECK(data_)`, in any layer and in pycaffe. Give it a zero-byte
+#    buffer instead: every layer's loops then run zero times.
+fassst_patch(src/caffe/blob.cpp
+  "  if (count_ > capacity_) {\n    capacity_ = count_;"
+  "  if (count_ > capacity_ || !data_) {  // FASSST overlay: zero-count blobs get a buffer\n    capacity_ = count_;")
