@@ -50,6 +50,9 @@ endfunction()
 # Replaces `old` by `new` in a Caffe source file; fails loudly if neither is there, so a changed
 # upstream tree cannot silently skip a fix.
 function(fassst_patch path old new)
+  if(new STREQUAL "")
+    message(FATAL_ERROR "fassst_patch(${path}): the replacement must be non-empty, it marks the patch as applied")
+  endif()
   set(_f "${FASSST_CAFFE_SOURCE_DIR}/${path}")
   file(READ "${_f}" _src)
   string(FIND "${_src}" "${new}" _done)
@@ -118,7 +121,7 @@ fassst_patch(src/caffe/common.cpp
   "  LOG(INFO) << \"Async engines:                 \" << prop.asyncEngineCount;\n")
 fassst_patch(src/caffe/common.cpp
   "  LOG(INFO) << \"Kernel execution timeout:      \"\n      << (prop.kernelExecTimeoutEnabled ? \"Yes\" : \"No\");\n"
-  "")
+  "  // (kernelExecTimeoutEnabled is gone in CUDA 13 too)\n")
 #  (b) The fork's CPU-only layers declare GPU methods and define them only under CPU_ONLY (as
 #      stubs), so a GPU link fails. Give them GPU methods that run their CPU code: correct, and
 #      Caffe syncs the blobs; slow, which is why the project has its own CUDA layers where it
