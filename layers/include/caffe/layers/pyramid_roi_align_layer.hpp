@@ -19,7 +19,8 @@ namespace caffe {
  * bottom[1]: P2 (N, C, H2, W2) at stride 2 s0; H2 is H1 / 2 rounded down or up (W likewise)
  * bottom[2]: P3 (N, C, H3, W3) at stride 4 s0; half of P2 the same way
  * bottom[3]: (R, 5) rois = (batch, x1, y1, x2, y2) in input pixels; R may be 0. The batch
- *            index must be an integer in [0, N) and the coordinates finite (CHECKed).
+ *            index must be an integer in [0, N), the coordinates finite and, when aligned,
+ *            x2 >= x1 and y2 >= y1 (CHECKed; legacy mode widens such boxes to 1 cell).
  * top[0]:    R1 (R, C, 4p, 4p)   p = pooled_size
  * top[1]:    R2 (R, C, 2p, 2p)
  * top[2]:    R3 (R, C, p, p)
@@ -50,7 +51,8 @@ class PyramidROIAlignLayer : public Layer<Dtype> {
   virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
       const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
 
-  // CHECKs every roi row: batch index an integer in [0, num), coordinates finite.
+  // CHECKs every roi row: batch index an integer in [0, num), coordinates finite, not
+  // inverted when aligned.
   void CheckROIs(const Blob<Dtype>& rois, int num) const;
 
   ROIAlignParams<Dtype> level_[3];  // per level: scale 1 / (s0 2^k), cells p 2^(2-k)

@@ -74,6 +74,11 @@ void PyramidROIAlignLayer<Dtype>::CheckROIs(const Blob<Dtype>& rois, int num) co
         << "PyramidROIAlign " << this->layer_param_.name() << ": rois row " << i
         << " has a non-finite coordinate (" << r[1] << ", " << r[2] << ", " << r[3] << ", "
         << r[4] << ")";
+    // As detectron2's aligned ROIAlign: an inverted box would be sampled mirrored.
+    CHECK(!level_[0].aligned || (r[3] >= r[1] && r[4] >= r[2]))
+        << "PyramidROIAlign " << this->layer_param_.name() << ": rois row " << i
+        << " is inverted (x1, y1, x2, y2) = (" << r[1] << ", " << r[2] << ", " << r[3] << ", "
+        << r[4] << "); aligned ROIAlign needs x2 >= x1 and y2 >= y1";
   }
 }
 
