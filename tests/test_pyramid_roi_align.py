@@ -108,7 +108,8 @@ def paper_case():
     rng = np.random.default_rng(0)
     feats = [rng.standard_normal((N, C, m, m)).astype(np.float32) for m in MAPS]
     rois = random_rois(rng, 36)
-    crosses = ((rois[:, 1:3] < 0) & (rois[:, 3:5] > 0)) | ((rois[:, 1:3] < IMG) & (rois[:, 3:5] > IMG))
+    lo, hi = rois[:, 1:3], rois[:, 3:5]
+    crosses = ((lo < 0) & (hi > 0)) | ((lo < IMG) & (hi > IMG))
     assert crosses.any(axis=1).sum() >= 10 and set(rois[:, 0]) == {0, 1}
     return feats, rois
 
@@ -153,8 +154,8 @@ def test_backward_matches_numpy_adjoint(paper_case):
     assert (net.blobs["rois"].diff == 7).all()
 
 
-def test_reference_adjoint_matches_finite_differences():
-    """The numpy reference itself: its forward is linear, so <A x, g> = <x, A^T g> exactly."""
+def test_numpy_reference_adjoint_identity():
+    """The numpy reference itself: its backward is the adjoint, <A x, g> = <x, A^T g>."""
     rng = np.random.default_rng(2)
     feat = rng.standard_normal((2, 3, 9, 7))
     rois = np.array([[0, -5, 3, 20, 40], [1, 2.2, 2.4, 3.1, 2.9], [1, 10, 10, 60, 30]])
@@ -181,7 +182,8 @@ def test_zero_rois_through_pycaffe():
 
 
 def test_param_is_in_caffe_proto():
-    field = caffe.proto.caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name["pyramid_roi_align_param"]
+    fields = caffe.proto.caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name
+    field = fields["pyramid_roi_align_param"]
     assert field.number == 4003
     p = caffe.proto.caffe_pb2.PyramidROIAlignParameter()
     assert (p.pooled_size, p.first_stride, p.sampling_ratio, p.aligned) == (7, 8, 2, True)
