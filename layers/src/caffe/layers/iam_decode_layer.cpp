@@ -12,7 +12,7 @@ void IAMDecodeLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
   const IAMDecodeParameter& p = this->layer_param_.iam_decode_param();
   const string& name = this->layer_param_.name();
-  CHECK_GT(p.num_classes(), 0) << "IAMDecode " << name << ": num_classes must be > 0, got "
+  CHECK_GT(p.num_classes(), 0u) << "IAMDecode " << name << ": num_classes must be > 0, got "
       << p.num_classes();
   CHECK(p.score_threshold() >= 0 && p.score_threshold() < 1) << "IAMDecode " << name
       << ": score_threshold must be in [0, 1), got " << p.score_threshold();
