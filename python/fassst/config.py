@@ -1,0 +1,99 @@
+"""Named network/training configs: JSON data in fassst/configs/, loaded into a frozen dataclass.
+
+Unknown keys are rejected by name and missing keys take the defaults below, so a config file
+states only what differs. Builders take the config as an explicit argument; nothing reads a
+global config.
+"""
+import dataclasses
+import json
+import os
+from typing import Tuple
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+    batch_size: int = 8          # images per iteration (paper: 8)
+    iter_size: int = 1           # gradient accumulation; batch_size is split across it
+    base_lr: float = 0.005       # paper
+    epochs: float = 100          # paper
+    train_images: int = 118287   # COCO train2017 images with annotations; sets max_iter
+    momentum: float = 0.9        # reading: not in the paper
+    weight_decay: float = 0.0001  # reading: not in the paper
+    lr_policy: str = "multistep"  # reading: x0.1 at 2/3 and 8/9 of training
+    snapshot_iters: int = 10000
+    solver_mode: str = "gpu"     # what `caffe train` uses; pycaffe runners choose their own
+    init_from: str = "imagenet"  # "imagenet" (backbone) or a config name whose snapshot seeds it
+
+    @property
+    def max_iter(self):
+        return int(round(self.epochs * self.train_images / self.batch_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class FassstConfig:
+    name: str
+    dataset: str = "coco"            # coco | cityscapes | custom
+    input_size: int = 416            # square letterboxed input (paper: 416; 768 for Cityscapes)
+    backbone: str = "mobilenet_v2"   # mobilenet_v2 (MobileNet-54-V2) | resnet50_fpn (Table 6)
+    head_depth: int = 5              # backbone stages in the network head (paper: 4, 5, 6)
+    num_slots: int = 36              # n, a square (paper: 16 .. 81)
+    num_classes: int = 80            # C
+    rff: bool = True                 # False: the tail sees R1 alone (Table 9)
+    mask_dim: int = 256              # D, channels of the pyramid mask layers and the tail
+    iam_dim: int = 192               # channels of the IAM convs
+    iam_convs: int = 8               # 3x3 convs in the IAM before its 1x1 output conv
+    tail_convs: int = 4              # 3x3 convs in the mask tail before the deconv
+    roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
+    loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
+    max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
+    solver: SolverConfig = SolverConfig()
+
+
+def _build(cls, raw, where):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    kwargs = dict(raw)
+    if "solver" in kwargs:
+        kwargs["solver"] = _build(SolverConfig, kwargs["solver"], where + " [solver]")
+    if "loss_weights" in kwargs:
+        kwargs["loss_weights"] = tuple(kwargs["loss_weights"])
+    return cls(**kwargs)
+
+
+def config_names():
+    return sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".json"))
+
+
+def load_config(name_or_path, **overrides):
+    """A named config (fassst/configs/NAME.json) or a path to a JSON file; overrides win."""
+    path = name_or_path if name_or_path.endswith(".json") else os.path.join(CONFIG_DIR, name_or_path + ".json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such config; named configs: {', '.join(config_names())}")
+    with open(path) as f:
+        raw = json.load(f)
+    raw.update(overrides)
+    cfg = _build(FassstConfig, raw, path)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    from fassst.net.geometry import grid_side
+    grid_side(cfg.num_slots)
+    if cfg.head_depth not in (4, 5, 6):
+        raise ValueError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
+    if cfg.backbone not in ("mobilenet_v2", "resnet50_fpn"):
+        raise ValueError(f"{cfg.name}: backbone must be mobilenet_v2 or resnet50_fpn, got {cfg.backbone}")
+    if cfg.input_size % 32:
+        raise ValueError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
+
+
+def to_dict(cfg):
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,26 @@
+"""FASSST's loss, paper eq. 5: L = 5.75 Lm + 3 Ll + 1.25 Lc.
+
+Lm: 1 - Dice on the ROI masks (DiceLoss, mean over ROIs).
+Lc: sigmoid focal loss over all n x C class outputs, one-hot at assigned slots, normalised by
+    the number of assigned slots (POSITIVE_TARGETS).
+Ll (reading, "based on focal loss"): focal-modulated BCE on the t/l/b/r fractions, assigned
+    slots only (weight 1 there, 0 elsewhere), no alpha, normalised by the weighted elements
+    (4 per assigned slot, i.e. a mean per coordinate).
+"""
+from caffe import layers as L
+from caffe import params as P
+
+
+def losses(ns, mask_logits, loc_logits, cls_logits, targets, cfg):
+    """targets: tops named mask_target, loc_target, loc_weight, cls_target."""
+    w_mask, w_loc, w_cls = cfg.loss_weights
+    ns.loss_mask = L.DiceLoss(mask_logits, targets["mask_target"], loss_weight=w_mask)
+    ns.loss_loc = L.SigmoidFocalLoss(
+        loc_logits, targets["loc_target"], targets["loc_weight"], loss_weight=w_loc,
+        sigmoid_focal_loss_param=dict(alpha=-1, gamma=cfg.focal_gamma,
+                                      normalization=P.SigmoidFocalLoss.POSITIVE_WEIGHTS))
+    ns.loss_cls = L.SigmoidFocalLoss(
+        cls_logits, targets["cls_target"], loss_weight=w_cls,
+        sigmoid_focal_loss_param=dict(alpha=cfg.focal_alpha, gamma=cfg.focal_gamma,
+                                      normalization=P.SigmoidFocalLoss.POSITIVE_TARGETS))
+    return ns.loss_mask, ns.loss_loc, ns.loss_cls

@@ -1,0 +1,38 @@
+"""SolverParameter for a config: the paper's schedule (batch 8, lr 0.005, 100 epochs).
+
+Readings (not in the paper): SGD with momentum 0.9, weight decay 1e-4, lr x0.1 at 2/3 and 8/9
+of training. batch_size is images per update; iter_size > 1 splits it over several forward/
+backward passes (same update, less memory) for small GPUs.
+"""
+from caffe.proto import caffe_pb2
+
+
+def build_solver(cfg, train_net_path, snapshot_prefix):
+    s = cfg.solver
+    if s.batch_size % s.iter_size:
+        raise ValueError(f"{cfg.name}: solver batch_size {s.batch_size} is not a multiple of iter_size {s.iter_size}")
+    sp = caffe_pb2.SolverParameter()
+    sp.train_net = train_net_path
+    sp.type = "SGD"
+    sp.base_lr = s.base_lr
+    sp.momentum = s.momentum
+    sp.weight_decay = s.weight_decay
+    sp.iter_size = s.iter_size
+    sp.max_iter = s.max_iter
+    if s.lr_policy == "multistep":
+        sp.lr_policy = "multistep"
+        sp.gamma = 0.1
+        sp.stepvalue.extend([s.max_iter * 2 // 3, s.max_iter * 8 // 9])
+    elif s.lr_policy == "fixed":
+        sp.lr_policy = "fixed"
+    else:
+        raise ValueError(f"{cfg.name}: lr_policy must be multistep or fixed, got {s.lr_policy}")
+    sp.display = 20
+    sp.average_loss = 20
+    sp.snapshot = s.snapshot_iters
+    sp.snapshot_prefix = snapshot_prefix
+    modes = {"gpu": caffe_pb2.SolverParameter.GPU, "cpu": caffe_pb2.SolverParameter.CPU}
+    if s.solver_mode not in modes:
+        raise ValueError(f"{cfg.name}: solver_mode must be gpu or cpu, got {s.solver_mode}")
+    sp.solver_mode = modes[s.solver_mode]
+    return sp
