@@ -69,29 +69,26 @@ def _bn_global_stats(phase, freeze_bn):
     return True if phase == caffe.TEST else bool(freeze_bn)
 
 
-def conv_bn(ns, bottom, prefix, bn_prefix, num_output, kernel, stride, group, relu, phase,
+def conv_bn(ns, bottom, conv_name, bn_name, *, num_output, kernel, stride, group, relu, phase,
             freeze_bn, out_name=None):
-    """Convolution `prefix` + BatchNorm `bn_prefix` + Scale (+ ReLU6); returns the last top.
+    """Convolution `conv_name` + BatchNorm `bn_name` + Scale (+ ReLU6); returns the last top.
 
-    Everything works in place on the conv's blob; when `out_name` is given the last layer writes
-    a new blob of that name instead.
+    All of it works in place on the conv's blob, except that with `out_name` the last layer
+    writes a new blob of that name (a torchvision module's output, see the module docstring).
     """
-    ns[prefix] = L.Convolution(
-        bottom, name=prefix, num_output=num_output, kernel_size=kernel, stride=stride,
+    ns[conv_name] = L.Convolution(
+        bottom, name=conv_name, num_output=num_output, kernel_size=kernel, stride=stride,
         pad=(kernel - 1) // 2, group=group, bias_term=False, weight_filler=dict(type="msra"))
-    top = ns[prefix]
-    steps = ["bn", "scale"] + (["relu"] if relu else [])
-    for i, step in enumerate(steps):
-        last = i == len(steps) - 1
-        place = dict(in_place=True) if not (last and out_name) else {}
-        if step == "bn":
-            top = L.BatchNorm(top, name=bn_prefix, batch_norm_param=dict(
-                use_global_stats=_bn_global_stats(phase, freeze_bn), eps=BN_EPS),
-                param=[dict(lr_mult=0, decay_mult=0)] * 3, **place)
-        elif step == "scale":
-            top = L.Scale(top, name=bn_prefix + "/scale", bias_term=True, **place)
-        else:
-            top = L.ReLU6(top, name=bn_prefix + "/relu", relu6_param=dict(threshold=6.0), **place)
+    last_in_place = out_name is None
+    top = L.BatchNorm(ns[conv_name], name=bn_name, in_place=True,
+                      batch_norm_param=dict(use_global_stats=_bn_global_stats(phase, freeze_bn),
+                                            eps=BN_EPS),
+                      param=[dict(lr_mult=0, decay_mult=0)] * 3)
+    top = L.Scale(top, name=bn_name + "/scale", bias_term=True,
+                  in_place=True if relu else last_in_place)
+    if relu:
+        top = L.ReLU6(top, name=bn_name + "/relu", relu6_param=dict(threshold=6.0),
+                      in_place=last_in_place)
     if out_name:
         ns[out_name] = top
     return top
@@ -102,15 +99,17 @@ def inverted_residual(ns, bottom, index, expansion, c_in, c_out, stride, phase, 
     module = f"features.{index + 1}"
     hidden = c_in * expansion
     residual = stride == 1 and c_in == c_out
+    bn_args = dict(phase=phase, freeze_bn=freeze_bn)
     x, k = bottom, 0  # k: position inside torchvision's `conv` Sequential
     if expansion != 1:
-        x = conv_bn(ns, x, f"{module}.conv.0.0", f"{module}.conv.0.1", hidden, 1, 1, 1, True,
-                    phase, freeze_bn)
+        x = conv_bn(ns, x, f"{module}.conv.0.0", f"{module}.conv.0.1", num_output=hidden,
+                    kernel=1, stride=1, group=1, relu=True, **bn_args)
         k = 1
-    x = conv_bn(ns, x, f"{module}.conv.{k}.0", f"{module}.conv.{k}.1", hidden, 3, stride, hidden,
-                True, phase, freeze_bn)
-    x = conv_bn(ns, x, f"{module}.conv.{k + 1}", f"{module}.conv.{k + 2}", c_out, 1, 1, 1, False,
-                phase, freeze_bn, out_name=None if residual else module)
+    x = conv_bn(ns, x, f"{module}.conv.{k}.0", f"{module}.conv.{k}.1", num_output=hidden,
+                kernel=3, stride=stride, group=hidden, relu=True, **bn_args)  # depthwise
+    x = conv_bn(ns, x, f"{module}.conv.{k + 1}", f"{module}.conv.{k + 2}", num_output=c_out,
+                kernel=1, stride=1, group=1, relu=False, out_name=None if residual else module,
+                **bn_args)
     if residual:
         ns[module] = L.Eltwise(bottom, x, name=f"{module}/add", operation=P.Eltwise.SUM)
     return ns[module]
@@ -123,12 +122,13 @@ def mobilenet_v2(ns, data, phase, freeze_bn=False):
     freeze_bn: in TRAIN, use the stored statistics instead of the batch's.
     Returns an OrderedDict stage name ("S1".."S7") -> top, see STAGE_ENDS.
     """
-    x = conv_bn(ns, data, "features.0.0", "features.0.1", STEM_CHANNELS, 3, 2, 1, True, phase,
-                freeze_bn, out_name="features.0")
+    bn_args = dict(phase=phase, freeze_bn=freeze_bn)
+    x = conv_bn(ns, data, "features.0.0", "features.0.1", num_output=STEM_CHANNELS, kernel=3,
+                stride=2, group=1, relu=True, out_name="features.0", **bn_args)
     for i, (t, c_in, c_out, s) in enumerate(block_settings()):
-        x = inverted_residual(ns, x, i, t, c_in, c_out, s, phase, freeze_bn)
-    conv_bn(ns, x, "features.18.0", "features.18.1", LAST_CHANNELS, 1, 1, 1, True, phase,
-            freeze_bn, out_name="features.18")
+        x = inverted_residual(ns, x, i, t, c_in, c_out, s, **bn_args)
+    conv_bn(ns, x, "features.18.0", "features.18.1", num_output=LAST_CHANNELS, kernel=1,
+            stride=1, group=1, relu=True, out_name="features.18", **bn_args)
     return collections.OrderedDict((s, ns[m]) for s, m in STAGE_ENDS.items())
 
 

@@ -131,7 +131,7 @@ def _load_zip(path):
         if len(pkls) != 1:
             raise TorchFileError(f"{path}: zip has {len(pkls)} data.pkl entries, expected one")
         root = pkls[0][:-len("data.pkl")]
-        if z.namelist().count(root + "byteorder") and z.read(root + "byteorder") != b"little":
+        if root + "byteorder" in z.namelist() and z.read(root + "byteorder") != b"little":
             raise TorchFileError(f"{path}: big-endian checkpoints are not supported")
         with z.open(pkls[0]) as f:
             obj = _Unpickler(f, path, storages).load()
