@@ -1,0 +1,1 @@
+"""ImageNet classification with the converted backbone: the check that conversion is exact."""

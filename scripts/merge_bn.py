@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Folds BatchNorm + Scale into the preceding Convolution of a deploy net (prototxt + caffemodel).
+
+Example, on the converted backbone:
+  scripts/merge_bn.py ~/.cache/fassst/weights/mobilenet_v2_imagenet.{prototxt,caffemodel} \
+      --out results/mv2_merged
+writes results/mv2_merged.prototxt and results/mv2_merged.caffemodel.
+"""
+import argparse
+import os
+import sys
+
+import _init_paths  # noqa: F401
+
+from fassst.deploy.merge_bn import MergeError, merge_bn
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("prototxt")
+    ap.add_argument("caffemodel")
+    ap.add_argument("--out", required=True, help="output path prefix (.prototxt/.caffemodel added)")
+    args = ap.parse_args()
+    for path in (args.prototxt, args.caffemodel):
+        if not os.path.isfile(path):
+            print(f"error: {path}: no such file", file=sys.stderr)
+            return 1
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    out_prototxt, out_caffemodel = args.out + ".prototxt", args.out + ".caffemodel"
+    try:
+        merged = merge_bn(args.prototxt, args.caffemodel, out_prototxt, out_caffemodel)
+    except MergeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"folded BatchNorm into {len(merged)} convolutions\n"
+          f"wrote {out_prototxt}\n      {out_caffemodel}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
