@@ -37,11 +37,12 @@ class FassstConfig:
     dataset: str = "coco"            # coco | cityscapes | custom
     input_size: int = 416            # square letterboxed input (paper: 416; 768 for Cityscapes)
     backbone: str = "mobilenet_v2"   # mobilenet_v2 (MobileNet-54-V2) | resnet50_fpn (Table 6)
+    freeze_backbone_bn: bool = True  # train with the ImageNet BN statistics (reading)
     head_depth: int = 5              # backbone stages in the network head (paper: 4, 5, 6)
     num_slots: int = 36              # n, a square (paper: 16 .. 81)
     num_classes: int = 80            # C
     rff: bool = True                 # False: the tail sees R1 alone (Table 9)
-    mask_dim: int = 256              # D, channels of the pyramid mask layers and the tail
+    mask_dim: int = 248              # D, pyramid mask layers and tail (set so the cost matches the paper)
     iam_dim: int = 192               # channels of the IAM convs
     iam_convs: int = 8               # 3x3 convs in the IAM before its 1x1 output conv
     tail_convs: int = 4              # 3x3 convs in the mask tail before the deconv
