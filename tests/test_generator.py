@@ -1,0 +1,99 @@
+"""The NetSpec generator: checked-in files match it, configs validate, geometry is consistent,
+and the train net runs forward and backward with every learnable layer getting a gradient."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import caffe
+
+from fassst.bench.timing import net_from_spec
+from fassst.config import config_names, load_config
+from fassst.net import geometry
+from fassst.net.fassst_net import build_net
+from fassst.net.write import generated_files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_checked_in_files_match_generator(tmp_path):
+    """What scripts/gen_prototxt.py writes now equals what is committed (else: run it)."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen_prototxt.py"),
+                    "--out", str(tmp_path)], check=True, capture_output=True)
+    for name in config_names():
+        for rel in generated_files(load_config(name)):
+            with open(os.path.join(ROOT, rel)) as f:
+                committed = f.read()
+            assert (tmp_path / rel).read_text() == committed, \
+                f"{rel} is stale: run scripts/gen_prototxt.py and commit the result"
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "bad", "num_slotz": 36}')
+    with pytest.raises(ValueError, match="num_slotz"):
+        load_config(str(bad))
+
+
+@pytest.mark.parametrize("n", [16, 25, 36, 49, 64, 81])
+def test_slot_grid_for_paper_ns(n):
+    s = geometry.grid_side(n)
+    assert s * s == n
+    for size, depth in ((416, 4), (416, 5), (416, 6), (768, 5)):
+        downs, k, stride = geometry.iam_plan(size, depth, n)
+        g = geometry.feature_side(size, geometry.MOBILENET_V2_STAGES[depth][0])
+        for _ in range(downs):
+            g = (g + 1) // 2
+        assert (g - k) // stride + 1 == s  # the pooling lands exactly on S x S
+
+
+def test_non_square_slot_count_is_rejected():
+    with pytest.raises(ValueError, match="square"):
+        geometry.grid_side(40)
+
+
+@pytest.mark.parametrize("name", ["fassst_416_coco", "fassst_768_cityscapes"])
+def test_deploy_shapes_at_paper_size(name):
+    cfg = load_config(name)
+    net = net_from_spec(build_net(cfg, "deploy"), caffe.TEST)
+    s = geometry.grid_side(cfg.num_slots)
+    assert net.blobs["iam/out"].data.shape == (1, 4 + cfg.num_classes, s, s)
+    for k, stride in ((1, 8), (2, 16), (3, 32)):
+        side = geometry.feature_side(cfg.input_size, stride)
+        assert net.blobs[f"p{k}/conv"].data.shape == (1, cfg.mask_dim, side, side)
+
+
+def _fill_train_inputs(net, cfg, rng):
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].shape)
+    b, n, c = net.blobs["cls_target"].data.shape
+    cls = np.zeros((b, n, c))
+    cls[:, :3, 1] = 1  # three assigned slots per image
+    net.blobs["cls_target"].data[...] = cls
+    net.blobs["loc_target"].data[...] = rng.uniform(0.1, 0.9, (b, n, 4))
+    lw = np.zeros((b, n, 4))
+    lw[:, :3] = 1
+    net.blobs["loc_weight"].data[...] = lw
+    r = net.blobs["gt_rois"].data.shape[0]
+    xy = rng.uniform(0, cfg.input_size / 2, (r, 2))
+    wh = rng.uniform(16, cfg.input_size / 2, (r, 2))
+    net.blobs["gt_rois"].data[...] = np.column_stack([np.arange(r) % b, xy, xy + wh])
+    net.blobs["mask_target"].data[...] = rng.uniform(0, 1, net.blobs["mask_target"].shape) > 0.5
+
+
+def test_train_net_forward_backward_reaches_every_layer():
+    cfg = load_config("fassst_cpu_sample")
+    net = net_from_spec(build_net(cfg, "train"), caffe.TRAIN)
+    _fill_train_inputs(net, cfg, np.random.default_rng(0))
+    out = net.forward()
+    assert set(out) == {"loss_mask", "loss_loc", "loss_cls"}
+    for name, value in out.items():
+        assert np.isfinite(value) and value > 0, (name, value)
+    net.backward()
+    types = dict(zip(net._layer_names, (layer.type for layer in net.layers)))
+    # BatchNorm's blobs are statistics (lr 0), not weights; every other learnable layer,
+    # backbone included, must receive a gradient through the losses.
+    no_grad = [name for name, blobs in net.params.items() if types[name] != "BatchNorm"
+               and not any(np.abs(b.diff).sum() > 0 for b in blobs)]
+    assert not no_grad, no_grad
