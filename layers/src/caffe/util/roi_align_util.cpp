@@ -1,36 +1,62 @@
+#include <vector>
+
 #include "caffe/util/roi_align_util.hpp"
 
 namespace caffe {
+
+namespace {
+// Every bilinear tap of one ROI (cells x samples x 4 offsets and weights, already scaled by
+// 1 / count), computed once and reused for all C channels: the taps depend on the box, not on
+// the channel (detectron2's pre_calc). Samples outside the map get weight 0 on offset 0.
+template <typename Dtype>
+void roi_taps(const ROIAlignBox<Dtype>& b, const ROIAlignParams<Dtype>& p, int H, int W,
+              std::vector<int>* off, std::vector<Dtype>* w) {
+  const int per_cell = b.grid_h * b.grid_w;
+  off->assign(4 * per_cell * p.pooled_h * p.pooled_w, 0);
+  w->assign(off->size(), Dtype(0));
+  const Dtype inv_count = Dtype(1) / static_cast<Dtype>(roi_align_count(b));
+  int k = 0;
+  for (int ph = 0; ph < p.pooled_h; ++ph) {
+    for (int pw = 0; pw < p.pooled_w; ++pw) {
+      for (int iy = 0; iy < b.grid_h; ++iy) {
+        const Dtype y = roi_align_sample_y(b, ph, iy);
+        for (int ix = 0; ix < b.grid_w; ++ix, k += 4) {
+          if (roi_align_bilinear_taps(H, W, y, roi_align_sample_x(b, pw, ix), &(*off)[k],
+                                      &(*w)[k])) {
+            for (int t = 0; t < 4; ++t) (*w)[k + t] *= inv_count;
+          } else {
+            for (int t = 0; t < 4; ++t) { (*off)[k + t] = 0; (*w)[k + t] = 0; }
+          }
+        }
+      }
+    }
+  }
+}
+}  // namespace
 
 template <typename Dtype>
 void roi_align_forward_cpu(int R, const Dtype* rois, int C, int H, int W, const Dtype* in,
                            const ROIAlignParams<Dtype>& p, Dtype* out) {
   const int cells = p.pooled_h * p.pooled_w;
+  std::vector<int> off;
+  std::vector<Dtype> w;
   for (int r = 0; r < R; ++r) {
     const Dtype* roi = rois + 5 * r;
     const ROIAlignBox<Dtype> b = roi_align_box(roi, p);
-    const Dtype inv_count = Dtype(1) / static_cast<Dtype>(roi_align_count(b));
+    roi_taps(b, p, H, W, &off, &w);
+    const int taps_per_cell = 4 * b.grid_h * b.grid_w;
     const Dtype* image = in + static_cast<int>(roi[0]) * C * H * W;
     for (int c = 0; c < C; ++c) {
       const Dtype* plane = image + c * H * W;
       Dtype* dst = out + (r * C + c) * cells;
-      for (int ph = 0; ph < p.pooled_h; ++ph) {
-        for (int pw = 0; pw < p.pooled_w; ++pw) {
-          Dtype sum = 0;
-          for (int iy = 0; iy < b.grid_h; ++iy) {
-            const Dtype y = roi_align_sample_y(b, ph, iy);
-            for (int ix = 0; ix < b.grid_w; ++ix) {
-              int off[4];
-              Dtype w[4];
-              if (!roi_align_bilinear_taps(H, W, y, roi_align_sample_x(b, pw, ix), off, w)) {
-                continue;
-              }
-              sum += w[0] * plane[off[0]] + w[1] * plane[off[1]] + w[2] * plane[off[2]] +
-                     w[3] * plane[off[3]];
-            }
-          }
-          dst[ph * p.pooled_w + pw] = sum * inv_count;
-        }
+      const int* o = off.data();
+      const Dtype* wt = w.data();
+      for (int cell = 0; cell < cells; ++cell) {
+        Dtype sum = 0;
+        for (int t = 0; t < taps_per_cell; ++t) sum += wt[t] * plane[o[t]];
+        dst[cell] = sum;
+        o += taps_per_cell;
+        wt += taps_per_cell;
       }
     }
   }
@@ -40,29 +66,24 @@ template <typename Dtype>
 void roi_align_backward_add_cpu(int R, const Dtype* rois, int C, int H, int W, const Dtype* dout,
                                 const ROIAlignParams<Dtype>& p, Dtype* din) {
   const int cells = p.pooled_h * p.pooled_w;
+  std::vector<int> off;
+  std::vector<Dtype> w;
   for (int r = 0; r < R; ++r) {
     const Dtype* roi = rois + 5 * r;
     const ROIAlignBox<Dtype> b = roi_align_box(roi, p);
-    const Dtype inv_count = Dtype(1) / static_cast<Dtype>(roi_align_count(b));
+    roi_taps(b, p, H, W, &off, &w);
+    const int taps_per_cell = 4 * b.grid_h * b.grid_w;
     Dtype* image = din + static_cast<int>(roi[0]) * C * H * W;
     for (int c = 0; c < C; ++c) {
       Dtype* plane = image + c * H * W;
       const Dtype* g = dout + (r * C + c) * cells;
-      for (int ph = 0; ph < p.pooled_h; ++ph) {
-        for (int pw = 0; pw < p.pooled_w; ++pw) {
-          const Dtype gc = g[ph * p.pooled_w + pw] * inv_count;
-          for (int iy = 0; iy < b.grid_h; ++iy) {
-            const Dtype y = roi_align_sample_y(b, ph, iy);
-            for (int ix = 0; ix < b.grid_w; ++ix) {
-              int off[4];
-              Dtype w[4];
-              if (!roi_align_bilinear_taps(H, W, y, roi_align_sample_x(b, pw, ix), off, w)) {
-                continue;
-              }
-              for (int t = 0; t < 4; ++t) plane[off[t]] += w[t] * gc;
-            }
-          }
-        }
+      const int* o = off.data();
+      const Dtype* wt = w.data();
+      for (int cell = 0; cell < cells; ++cell) {
+        const Dtype gc = g[cell];
+        for (int t = 0; t < taps_per_cell; ++t) plane[o[t]] += wt[t] * gc;
+        o += taps_per_cell;
+        wt += taps_per_cell;
       }
     }
   }

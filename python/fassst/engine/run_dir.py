@@ -1,0 +1,49 @@
+"""A run's output folder: frozen config, generated prototxts, git hash, snapshots, logs.
+
+Everything a run needs to be reproduced or resumed is written here before it starts.
+"""
+import json
+import os
+import subprocess
+
+from fassst.build_paths import REPO_ROOT
+from fassst.config import to_dict
+
+
+def git_revision():
+    try:
+        rev = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def prepare(out_dir, cfg, extra=None):
+    """Creates out_dir/{snapshots}, writes config.json (+ extra run settings) and git_rev.txt."""
+    os.makedirs(os.path.join(out_dir, "snapshots"), exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(dict(config=to_dict(cfg), run=extra or {}), f, indent=2)
+    with open(os.path.join(out_dir, "git_rev.txt"), "w") as f:
+        f.write(git_revision() + "\n")
+
+
+def write_text(out_dir, name, text):
+    path = os.path.join(out_dir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def newest_solverstate(out_dir):
+    """Path of the highest-iteration .solverstate under out_dir/snapshots, or None."""
+    snap = os.path.join(out_dir, "snapshots")
+    if not os.path.isdir(snap):
+        return None
+    states = [f for f in os.listdir(snap) if f.endswith(".solverstate")]
+    if not states:
+        return None
+    it = lambda f: int(f.rsplit("_iter_", 1)[1].split(".")[0])
+    return os.path.join(snap, max(states, key=it))

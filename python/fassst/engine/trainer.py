@@ -1,0 +1,129 @@
+"""Trains a FASSST config through pycaffe's SGD solver.
+
+A run folder (run_dir.py) holds the frozen config, the generated train/solver prototxts, the
+git hash, snapshots, Caffe's own log (train.log, readable by Caffe's parse_log.py), the
+per-iteration weighted losses (losses.csv) and their curve (loss_curve.png).
+
+Interruptions lose nothing: Ctrl-C or SIGTERM snapshots at the current iteration before
+stopping, and `resume=True` continues from the newest .solverstate. The data layer's batch k
+depends only on (seed, k), and a resumed run starts it at the restored iteration, so a resumed
+run ends with the same weights as an uninterrupted one.
+"""
+import csv
+import os
+import signal
+import sys
+import time
+
+import caffe
+from tqdm import tqdm
+
+from fassst.data.layer import data_layer_tops
+from fassst.engine import loss_curve, run_dir
+from fassst.engine.caffe_log import caffe_log_to
+from fassst.net.fassst_net import build_net
+from fassst.net.solver import build_solver
+
+LOSSES = ("loss_mask", "loss_loc", "loss_cls")
+
+
+def lr_at(cfg, max_iter, it):
+    """The solver's learning rate at iteration `it` (mirrors build_solver's policy)."""
+    lr = cfg.solver.base_lr
+    if cfg.solver.lr_policy == "multistep":
+        lr *= 0.1 ** sum(it >= s for s in (max_iter * 2 // 3, max_iter * 8 // 9))
+    return lr
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between iterations."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _set(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _keep_rows_upto(csv_path, last_iter):
+    """Drops loss rows past the restored iteration (a run killed without a snapshot wrote them)."""
+    if not os.path.isfile(csv_path):
+        return
+    with open(csv_path) as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= last_iter]
+    with open(csv_path, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
+          workers=1, augment=True, gpu=None, quiet=False):
+    """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights)."""
+    max_iter = max_iter or cfg.solver.max_iter
+    state = run_dir.newest_solverstate(out_dir)
+    if state and not resume:
+        raise FileExistsError(f"{out_dir} already has snapshots ({os.path.basename(state)}): "
+                              f"pass --resume to continue it, or choose another --out")
+    start = int(state.rsplit("_iter_", 1)[1].split(".")[0]) if (state and resume) else 0
+    run_dir.prepare(out_dir, cfg, dict(ann=ann, images=images, weights=weights, seed=seed,
+                                       max_iter=max_iter, workers=workers, augment=augment))
+    per_pass = cfg.solver.batch_size // cfg.solver.iter_size
+    opts = dict(batch_size=per_pass, seed=seed, workers=workers, augment=augment,
+                start_batch=start * cfg.solver.iter_size)
+    net = build_net(cfg, "train", data_layer=lambda ns: data_layer_tops(ns, cfg, ann, images, **opts))
+    train_path = run_dir.write_text(out_dir, "train.prototxt", str(net))
+    solver_param = build_solver(cfg, train_path, os.path.join(out_dir, "snapshots", cfg.name))
+    solver_param.max_iter = max_iter
+    solver_param.random_seed = seed
+    solver_path = run_dir.write_text(out_dir, "solver.prototxt", str(solver_param))
+
+    if gpu is None:
+        caffe.set_mode_cpu()
+    else:
+        caffe.set_device(gpu)
+        caffe.set_mode_gpu()
+    csv_path = os.path.join(out_dir, "losses.csv")
+    log_path = os.path.join(out_dir, "train.log")
+    weights_of = dict(zip(LOSSES, cfg.loss_weights))
+    stopped_by = None
+    with caffe_log_to(log_path), _StopFlag() as stop:
+        solver = caffe.get_solver(solver_path)
+        if start:
+            solver.restore(state)
+            _keep_rows_upto(csv_path, start)
+        elif weights:
+            solver.net.copy_from(weights)
+        new_csv = not os.path.isfile(csv_path) or start == 0
+        with open(csv_path, "w" if new_csv else "a", newline="") as f, \
+                tqdm(total=max_iter, initial=solver.iter, unit="it", file=sys.stdout,
+                     disable=quiet, mininterval=1 if sys.stdout.isatty() else 10) as bar:
+            writer = csv.writer(f)
+            if new_csv:
+                writer.writerow(["iter", *LOSSES, "lr"])
+            while solver.iter < max_iter:
+                t0 = time.perf_counter()
+                solver.step(1)
+                dt = time.perf_counter() - t0
+                losses = {k: float(solver.net.blobs[k].data) * w for k, w in weights_of.items()}
+                lr = lr_at(cfg, max_iter, solver.iter - 1)
+                writer.writerow([solver.iter, *(f"{losses[k]:.6g}" for k in LOSSES), lr])
+                bar.set_postfix_str(" ".join(f"{k[5:]}={v:.3f}" for k, v in losses.items())
+                                    + f" lr={lr:g} img/s={cfg.solver.batch_size / dt:.1f}")
+                bar.update(1)
+                if stop.signal:
+                    stopped_by = signal.Signals(stop.signal).name
+                    break
+            f.flush()
+        if not os.path.isfile(os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{solver.iter}.caffemodel")):
+            solver.snapshot()
+    final = os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{solver.iter}.caffemodel")
+    loss_curve.plot(csv_path, os.path.join(out_dir, "loss_curve.png"), f"{cfg.name} training loss")
+    return dict(iter=solver.iter, stopped_by=stopped_by, final_weights=final)

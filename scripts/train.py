@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Trains a FASSST config on a COCO-format data set (or the built-in sample data).
+
+    scripts/train.py --config fassst_cpu_sample --out results/train_sample
+    scripts/train.py --config fassst_416_coco --ann instances_train2017.json --images train2017/ \
+        --weights imagenet --gpu 0 --out results/coco
+    scripts/train.py ... --resume        # continue from the newest snapshot in --out
+
+Ctrl-C (or SIGTERM) snapshots before stopping. Caffe's own log is OUT/train.log.
+"""
+import argparse
+import json
+import sys
+
+import _init_paths  # noqa: F401
+
+from fassst.config import load_config
+from fassst.data.coco_dataset import category_names
+from fassst.data.sample_data import sample_dataset
+from fassst.engine.trainer import train
+from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="config name (python/fassst/configs) or .json path")
+    ap.add_argument("--ann", help="COCO-format annotation json (default: the sample data set)")
+    ap.add_argument("--images", help="image folder for --ann")
+    ap.add_argument("--weights", default="imagenet",
+                    help="'imagenet' (converted MobileNetV2), a .caffemodel, or 'none'")
+    ap.add_argument("--out", required=True, help="run folder (snapshots, logs, loss curve)")
+    ap.add_argument("--resume", action="store_true", help="continue from the newest snapshot in --out")
+    ap.add_argument("--iters", type=int, help="stop after this many iterations (default: the schedule)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="data prefetch processes (0: in-process)")
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
+    args = ap.parse_args()
+    if bool(args.ann) != bool(args.images):
+        ap.error("--ann and --images go together")
+    ann, images = (args.ann, args.images) if args.ann else sample_dataset()
+    # Classes come from the json, so custom data sets need no config edit.
+    cfg = load_config(args.config, num_classes=len(category_names(ann)))
+    weights = {"imagenet": lambda: convert_imagenet_backbone()[1],
+               "none": lambda: None}.get(args.weights, lambda: args.weights)()
+    result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
+                   max_iter=args.iters, workers=args.workers, augment=not args.no_augment, gpu=args.gpu)
+    print(json.dumps(result))
+    return 130 if result["stopped_by"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
