@@ -13,9 +13,11 @@ Three things about the official script are handled here rather than patched in i
 - It caches the ground truth in `gtInstances.json` (by default inside the installed package) and
   never invalidates it; each run puts the cache in work_dir and deletes it first. It also writes
   `matches.json` into the current directory, so it runs with work_dir as the current directory.
-- It calls np.in1d, removed in NumPy 2.4 (pinned here for pycaffe's ABI). For the run, the
-  module's `np` is a proxy that adds in1d as np.isin on the flattened input (in1d's definition);
-  numpy itself is not modified. Errors it reports with sys.exit become RuntimeError.
+- It was written for NumPy 1.x; NumPy is pinned to 2.4 here (pycaffe's ABI), where np.in1d is
+  gone and np.count_nonzero returns numpy.int64, which its json writer cannot serialise
+  (matches.json). For the run, the module's `np` is a proxy that restores both (in1d as np.isin
+  on the flattened input, its definition; count_nonzero as a Python int); numpy itself is not
+  modified. Errors it reports with sys.exit become RuntimeError.
 """
 import contextlib
 import copy
@@ -38,8 +40,8 @@ def core_name(file_name):
     return "_".join(parts[:3])
 
 
-class _NumpyWithIn1d:
-    """numpy, plus in1d where NumPy no longer has it."""
+class _NumpyAsOfficialExpects:
+    """numpy as the official script was written for (NumPy 1.x), where NumPy 2.4 differs."""
 
     def __getattr__(self, name):
         return getattr(np, name)
@@ -48,12 +50,18 @@ class _NumpyWithIn1d:
     def in1d(ar1, ar2, assume_unique=False, invert=False):
         return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
 
+    @staticmethod
+    def count_nonzero(a, axis=None, **kwargs):
+        # NumPy 1.x returned a Python int for a whole-array count; 2.4 returns numpy.int64,
+        # which the script's json writer (default=o.__dict__) cannot serialise.
+        n = np.count_nonzero(a, axis=axis, **kwargs)
+        return int(n) if axis is None else n
+
 
 @contextlib.contextmanager
 def _official_run(module, work_dir):
     saved_np, saved_cwd = module.np, os.getcwd()
-    if not hasattr(np, "in1d"):
-        module.np = _NumpyWithIn1d()
+    module.np = _NumpyAsOfficialExpects()
     os.chdir(work_dir)
     try:
         with warnings.catch_warnings():
