@@ -5,14 +5,15 @@
     scripts/eval.py --ann cityscapes_val.json --results results.json --out out/ \
         --cityscapes-gt CITYSCAPES/gtFine/val --check cityscapes
 
-Prints pycocotools' summary and the markdown tables; writes out/metrics.json and
-out/metrics.md. --cityscapes-gt adds the official Cityscapes evaluation (the json must come from
-scripts/cityscapes_to_coco.py). --check TASK compares with the paper's numbers
-(python/fassst/evaluation/targets.json, or --targets) and exits 1 on a miss.
+Prints pycocotools' summary and the markdown tables; writes out/metrics.json, out/metrics.md
+and out/run.json (arguments, git commit). --cityscapes-gt adds the official Cityscapes
+evaluation (the json must come from scripts/cityscapes_to_coco.py). --check TASK compares with
+the paper's numbers (python/fassst/evaluation/targets.json, or --targets); exit 1 on a miss.
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
@@ -37,13 +38,27 @@ def parse_args():
     return p.parse_args()
 
 
+def git_commit():
+    """HEAD of this checkout, "+dirty" if it has changes; None outside git."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    head, status = (subprocess.run(["git", "-C", repo, *cmd], capture_output=True, text=True)
+                    for cmd in (["rev-parse", "HEAD"], ["status", "--porcelain"]))
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+
+
 def main():
     args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "run.json"), "w") as f:  # provenance of the numbers
+        json.dump({"args": vars(args), "git": git_commit()}, f, indent=2)
     coco_gt = load_coco_gt(args.ann)
     with open(args.results) as f:
         results = json.load(f)
     if not isinstance(results, list):
-        sys.exit(f"{args.results}: a COCO results file is a json list, got {type(results).__name__}")
+        sys.exit(f"{args.results}: a COCO results file is a json list, "
+                 f"got {type(results).__name__}")
     metrics = evaluate_results(coco_gt, results, args.iou_types)
     if args.cityscapes_gt:
         from fassst.evaluation.cityscapes_eval import evaluate_coco_results

@@ -1,9 +1,9 @@
 """Cityscapes: the polygon -> COCO converter and the official instance-level evaluation, on a
 tiny Cityscapes-format tree written here (the dataset cannot be downloaded): 2 images, objects
 that occlude each other, crowd groups, other labels, a deleted and an undrawable object. The
-ground-truth instanceIds PNGs are drawn by cityscapesscripts' own createInstanceImage (what
-its json2instanceImg runs), as the dataset's were. Rectangles are drawn by PIL inclusive of both corners: (x0, y0)-(x1, y1) covers
-(x1 - x0 + 1) * (y1 - y0 + 1) pixels.
+ground-truth instanceIds PNGs are drawn by cityscapesscripts' own createInstanceImage (what its
+json2instanceImg runs), as the dataset's were. PIL fills rectangles inclusive of both corners:
+(x0, y0)-(x1, y1) covers (x1 - x0 + 1) * (y1 - y0 + 1) pixels.
 """
 import copy
 import json

@@ -219,6 +219,7 @@ def test_results_round_trip_in_test_dev_format(gt, cats, tmp_path):
     assert saved["segm"]["AP"] == pytest.approx(m["segm"]["AP"])
     assert saved["segm"]["per_category"]["cat"] is None  # NaN saved as null
     assert "| segm |" in (out / "metrics.md").read_text()
+    assert json.loads((out / "run.json").read_text())["args"]["check"] == "labelme"
     miss = subprocess.run(cmd + ["labelme_miss"], capture_output=True, text=True)
     assert miss.returncode == 1 and "[MISS] labelme_miss bbox/AP" in miss.stdout
     unknown = subprocess.run(cmd + ["nope"], capture_output=True, text=True)
