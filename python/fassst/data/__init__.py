@@ -1,0 +1,1 @@
+"""Datasets: annotation converters and loaders."""
