@@ -1,0 +1,35 @@
+"""Draws instances (mask, box, class, score) over an image with OpenCV, for people to look at."""
+import cv2
+import numpy as np
+
+
+def colour(i):
+    """A stable, distinct RGB colour per index (golden-ratio hue steps)."""
+    hue = int((i * 0.618033988749895 % 1.0) * 179)
+    hsv = np.uint8([[[hue, 200, 255]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5):
+    """image (H, W, 3) uint8 RGB; boxes (K, 4) xyxy; masks (K, H, W) bool -> RGB uint8."""
+    out = image_rgb.copy()
+    order = np.argsort(-np.asarray([m.sum() for m in masks])) if len(masks) else []
+    for k in order:  # big masks first, so small ones stay visible on top
+        c = np.array(colour(int(labels[k]) * 7 + k), np.float32)
+        m = masks[k]
+        out[m] = (out[m] * (1 - alpha) + c * alpha).astype(np.uint8)
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, tuple(int(v) for v in c), 2)
+    thick = max(1, round(min(out.shape[:2]) / 300))
+    for k in range(len(boxes)):
+        c = colour(int(labels[k]) * 7 + k)
+        x1, y1, x2, y2 = [int(round(v)) for v in boxes[k]]
+        cv2.rectangle(out, (x1, y1), (x2, y2), c, thick)
+        text = f"{class_names[int(labels[k])]} {scores[k]:.2f}"
+        scale = 0.4 * thick + 0.1
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = max(y1, th + base)
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), c, -1)
+        cv2.putText(out, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return out
