@@ -246,6 +246,21 @@ TYPED_TEST(SigmoidFocalLossLayerTest, TestEmpty) {
   EXPECT_EQ(0, loss);
 }
 
+// Weights and the normaliser are constants: asked for their gradient, the layer writes zeros.
+TYPED_TEST(SigmoidFocalLossLayerTest, TestZeroGradientToWeightsAndNormaliser) {
+  typedef typename TypeParam::Dtype Dtype;
+  const vector<Blob<Dtype>*> bottom = this->Bottoms(true, true);
+  SigmoidFocalLossLayer<Dtype> layer(this->Param(FocalParam::BOTTOM));
+  layer.SetUp(bottom, this->top_vec_);
+  layer.Forward(bottom, this->top_vec_);
+  caffe_set(this->w_->count(), Dtype(7), this->w_->mutable_cpu_diff());
+  this->norm_->mutable_cpu_diff()[0] = 7;
+  this->top_->mutable_cpu_diff()[0] = 1;
+  layer.Backward(this->top_vec_, vector<bool>{true, false, true, true}, bottom);
+  for (int i = 0; i < this->w_->count(); ++i) EXPECT_EQ(0, this->w_->cpu_diff()[i]);
+  EXPECT_EQ(0, this->norm_->cpu_diff()[0]);
+}
+
 #ifndef CPU_ONLY
 // The CUDA twin against the CPU code on the same seeded input (paper-size class outputs).
 template <typename Dtype>

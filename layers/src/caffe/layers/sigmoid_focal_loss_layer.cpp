@@ -89,7 +89,7 @@ void SigmoidFocalLossLayer<Dtype>::CheckPropagateDown(const vector<bool>& propag
         << " cannot backpropagate to the targets (bottom[1]).";
   }
   // Weights and the normaliser are constants of the loss: their gradient is zero.
-  for (int i = 2; i < bottom.size(); ++i) {
+  for (size_t i = 2; i < bottom.size(); ++i) {
     if (propagate_down[i]) caffe_set(bottom[i]->count(), Dtype(0), bottom[i]->mutable_cpu_diff());
   }
 }
