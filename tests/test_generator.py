@@ -14,6 +14,7 @@ from fassst.config import config_names, load_config
 from fassst.net import geometry
 from fassst.net.fassst_net import build_net
 from fassst.net.write import generated_files
+from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,8 +84,12 @@ def _fill_train_inputs(net, cfg, rng):
 
 
 def test_train_net_forward_backward_reaches_every_layer():
+    """From the ImageNet backbone (its layer names match the converted caffemodel's), random
+    inputs give finite losses and a gradient in every learnable layer."""
     cfg = load_config("fassst_cpu_sample")
     net = net_from_spec(build_net(cfg, "train"), caffe.TRAIN)
+    net.copy_from(convert_imagenet_backbone()[1])
+    assert np.abs(net.params["features.0.0"][0].data).sum() > 0
     _fill_train_inputs(net, cfg, np.random.default_rng(0))
     out = net.forward()
     assert set(out) == {"loss_mask", "loss_loc", "loss_cls"}

@@ -68,6 +68,11 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
           workers=1, augment=True, gpu=None, quiet=False):
     """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights)."""
     max_iter = max_iter or cfg.solver.max_iter
+    if not weights and not resume and cfg.freeze_backbone_bn:
+        # Frozen BatchNorm with Caffe's initial statistics (mean 0, variance 0) scales every
+        # activation by 1/sqrt(eps): ReLU6 saturates and no gradient passes.
+        raise ValueError(f"{cfg.name}: freeze_backbone_bn needs the ImageNet statistics; pass "
+                         f"ImageNet weights (--weights imagenet) or set freeze_backbone_bn false")
     state = run_dir.newest_solverstate(out_dir)
     if state and not resume:
         raise FileExistsError(f"{out_dir} already has snapshots ({os.path.basename(state)}): "
