@@ -15,8 +15,8 @@ import sys
 import _init_paths  # noqa: F401
 
 from fassst.config import load_config
-from fassst.data.coco_dataset import category_names
-from fassst.data.sample_data import sample_dataset
+from fassst.data.coco_dataset import CocoDataset
+from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.trainer import train
 from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
 
@@ -38,9 +38,9 @@ def main():
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
         ap.error("--ann and --images go together")
-    ann, images = (args.ann, args.images) if args.ann else sample_dataset()
+    ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
     # Classes come from the json, so custom data sets need no config edit.
-    cfg = load_config(args.config, num_classes=len(category_names(ann)))
+    cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
     weights = {"imagenet": lambda: convert_imagenet_backbone()[1],
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,

@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""The main job: fine-tune the CPU config on the sample data and evaluate it (see demo.sh)."""
+import argparse
+
+import _init_paths  # noqa: F401
+
+from fassst.demo import run_demo
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="results/demo")
+    ap.add_argument("--config", default="fassst_cpu_sample")
+    ap.add_argument("--iters", type=int, help="training iterations (default: the config's schedule)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
+    args = ap.parse_args()
+    run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()
