@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Runs a trained FASSST model on an image, a folder of images or a video.
+
+    scripts/infer.py --config fassst_cpu_sample --weights results/demo/train/snapshots/X.caffemodel \
+        --input photo.jpg --out results/infer [--ann train.json]
+
+Writes OUT/<name>.png overlays (mask, box, class, score) or OUT/<video>.mp4, and OUT/results.json
+(COCO results format; image ids from --ann where the file names match, else 1, 2, ...).
+Class names come from --ann (default: the sample data set the demo trains on).
+"""
+import argparse
+import json
+import os
+
+import cv2
+
+import _init_paths  # noqa: F401
+
+from fassst.config import load_config
+from fassst.data.coco_dataset import CocoDataset
+from fassst.data.sample_data import ensure_sample_data
+from fassst.evaluation.coco_evaluator import instances_to_results
+from fassst.inference import media
+from fassst.inference.predictor import Predictor
+from fassst.vis import overlay
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--input", required=True, help="image, folder of images, or video")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--ann", help="COCO json of the classes the model was trained on")
+    ap.add_argument("--images", help="image folder of --ann (only for its file names)")
+    ap.add_argument("--score-threshold", type=float)
+    ap.add_argument("--gpu", type=int)
+    args = ap.parse_args()
+    ann, images = (args.ann, args.images or ".") if args.ann else ensure_sample_data()
+    data = CocoDataset(ann, images)
+    ids = {os.path.basename(data.coco.imgs[i]["file_name"]): i for i in data.image_ids}
+    cfg = load_config(args.config, num_classes=data.num_classes)
+    predict = Predictor(cfg, args.weights, gpu=args.gpu, score_threshold=args.score_threshold)
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    if media.is_video(args.input):
+        frames = media.iter_video(args.input)
+        fps = next(frames)
+        stem = os.path.splitext(os.path.basename(args.input))[0]
+        writer = None
+        for i, frame in frames:
+            inst = predict(frame)
+            pic = cv2.cvtColor(overlay(frame, inst["boxes"], inst["scores"], inst["labels"],
+                                       inst["masks"], data.class_names), cv2.COLOR_RGB2BGR)
+            if writer is None:
+                writer = cv2.VideoWriter(os.path.join(args.out, stem + ".mp4"),
+                                         cv2.VideoWriter_fourcc(*"mp4v"), fps, pic.shape[1::-1])
+            writer.write(pic)
+            results += instances_to_results(i + 1, inst, data.category_ids, frame.shape[:2])
+        if writer is not None:
+            writer.release()
+    else:
+        for k, (name, image) in enumerate(media.iter_images(args.input), start=1):
+            inst = predict(image)
+            pic = overlay(image, inst["boxes"], inst["scores"], inst["labels"], inst["masks"],
+                          data.class_names)
+            cv2.imwrite(os.path.join(args.out, os.path.splitext(name)[0] + ".png"),
+                        cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
+            results += instances_to_results(ids.get(name, k), inst, data.category_ids, image.shape[:2])
+            print(f"{name}: {len(inst['scores'])} instances")
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
