@@ -1,0 +1,1 @@
+"""Data: COCO-format reading, letterboxing, augmentation, target assignment, the Caffe data layer."""
