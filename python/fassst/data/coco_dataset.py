@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import os
+import warnings
 from typing import List, NamedTuple
 
 import numpy as np
@@ -51,7 +52,9 @@ class Sample(NamedTuple):
 
 def decode_mask(rle):
     """(H, W) uint8 0/1 mask of a compressed RLE."""
-    return mask_utils.decode(rle)
+    with warnings.catch_warnings():  # pycocotools 2.0.11 under numpy 2: an __array__ notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle)
 
 
 def uncompressed_rle(mask):

@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from fassst.data.coco_dataset import CocoDataset, segmentation_to_rle, uncompressed_rle
+from fassst.data.coco_dataset import (CocoDataset, decode_mask, segmentation_to_rle,
+                                      uncompressed_rle)
 from fassst.registry import Pin, cache_root, fetch_member
 from fassst.samples import LABELME
 
@@ -169,7 +170,7 @@ def _add_labelme(w, json_member, image_member, name):
         category = LABELME_NAMES[label]
         if category == CROWD:
             rle = segmentation_to_rle(polys, doc["imageHeight"], doc["imageWidth"], name)
-            w.add_annotation(image_id, CROWD, uncompressed_rle(mask_utils.decode(rle)), label)
+            w.add_annotation(image_id, CROWD, uncompressed_rle(decode_mask(rle)), label)
         elif category is not None:
             w.add_annotation(image_id, category, polys, label if label != category else None)
 
@@ -192,7 +193,7 @@ def _add_labelme_voc(w):
             shapes = [s for s in json.load(f)["shapes"] if s["label"] == "__ignore__"]
         for _, polys in _labelme_shapes(shapes):
             rle = segmentation_to_rle(polys, img["height"], img["width"], stem)
-            w.add_annotation(image_id, CROWD, uncompressed_rle(mask_utils.decode(rle)),
+            w.add_annotation(image_id, CROWD, uncompressed_rle(decode_mask(rle)),
                              "__ignore__")
 
 
