@@ -61,10 +61,10 @@ class FassstDataLayer(caffe.Layer):
         self._next = next(self._batches)
         b, n, c, side = s["batch_size"], s["num_slots"], s["num_classes"], s["input_size"]
         m = roi_sides(s["roi_size"])[3]
-        for blob, shape in zip(top, [(b, 3, side, side), (b, n, c), (b, n, 4), (b, n, 4),
-                                     (max(len(self._next.gt_rois), 1), 5),
-                                     (max(len(self._next.gt_rois), 1), 1, m, m)]):
-            blob.reshape(*shape)
+        r = max(len(self._next.gt_rois), 1)
+        shapes = [(b, 3, side, side), (b, n, c), (b, n, 4), (b, n, 4), (r, 5), (r, 1, m, m)]
+        for i, shape in enumerate(shapes):  # (pycaffe's blob vectors index, they do not iterate)
+            top[i].reshape(*shape)
 
     def reshape(self, bottom, top):
         pass  # R is known only once the batch is there: forward reshapes
@@ -74,9 +74,9 @@ class FassstDataLayer(caffe.Layer):
         self._next = None
         arrays = (to_blob(batch.images), batch.cls_target, batch.loc_target, batch.loc_weight,
                   batch.gt_rois, batch.mask_target)
-        for blob, array in zip(top, arrays):
-            blob.reshape(*array.shape)
-            blob.data[...] = array
+        for i, array in enumerate(arrays):
+            top[i].reshape(*array.shape)
+            top[i].data[...] = array
         self._account(batch)
 
     def backward(self, top, propagate_down, bottom):

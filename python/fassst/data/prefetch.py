@@ -13,7 +13,6 @@ consumer and raised there (same type and message, e.g. naming an unreadable imag
 import multiprocessing
 import os
 import queue
-import shutil
 import sys
 import traceback
 import weakref
@@ -22,18 +21,25 @@ from fassst.data.pipeline import BatchMaker
 
 
 def _worker_main(params, worker, workers, out, stop):
+    # Also stop when the consumer is gone without a word: a program killed, or one that never
+    # runs Python's exit handlers (the `caffe` tool embeds Python and does not finalise it).
+    parent = multiprocessing.parent_process()
+    running = lambda: not stop.is_set() and parent.is_alive()  # noqa: E731
     try:
         maker = BatchMaker(params)
         k = worker
-        while not stop.is_set():
+        while running():
             item = ("batch", k, maker.batch(k))
-            while not stop.is_set():
+            while running():
                 try:
                     out.put(item, timeout=0.2)
                     break
                 except queue.Full:
                     continue
             k += workers
+        # Stopped: batches still buffered for the pipe are not wanted, and flushing them would
+        # block this process's exit (nobody reads any more).
+        out.cancel_join_thread()
     except BaseException as e:  # noqa: B902 - everything goes to the consumer
         try:
             out.put(("error", e, traceback.format_exc()), timeout=5)
@@ -42,12 +48,17 @@ def _worker_main(params, worker, workers, out, stop):
 
 
 def _python_executable():
-    """The interpreter for spawned workers. Inside the `caffe` tool (embedded Python),
-    sys.executable may be the caffe binary itself."""
-    for exe in (sys.executable, getattr(sys, "_base_executable", None), shutil.which("python3")):
-        if exe and os.path.basename(exe).startswith("python"):
-            return exe
-    return sys.executable
+    """The interpreter for spawned workers: the same Python as this process. Under an embedding
+    program (the `caffe` tool) sys.executable is only a guess from PATH; measured here, the tool
+    linked to Debian's libpython 3.11 guessed pyenv's python3 shim, whose children then failed
+    to import numpy with the parent's sys.path. The running Python's files live under
+    sys.prefix, so an executable elsewhere is replaced by <base_prefix>/bin/pythonX.Y."""
+    exe = sys.executable
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    if exe and any(os.path.realpath(exe).startswith(p + os.sep) for p in prefixes):
+        return exe
+    own = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
+    return own if os.path.isfile(own) else exe
 
 
 def _shutdown(stop, procs, queues):
