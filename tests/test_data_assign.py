@@ -21,7 +21,8 @@ def test_one_instance_gets_its_centre_cell_and_targets():
     np.testing.assert_allclose(a.loc_target[0], [20 / 300, 10 / 300, 90 / 300, 50 / 300], rtol=1e-6)
     assert a.cls_target[0].tolist() == [0, 0, 1, 0]
     assert a.loc_weight[0].tolist() == [1, 1, 1, 1]
-    assert a.cls_target[1:].sum() == 0 and a.loc_target[1:].sum() == 0 and a.loc_weight[1:].sum() == 0
+    assert not a.cls_target[1:].any() and not a.loc_target[1:].any()
+    assert not a.loc_weight[1:].any()
 
 
 def test_slot_is_row_major():

@@ -7,9 +7,11 @@ from fassst.data.sample_data import ensure_sample_data
 
 
 def test_draws_are_fixed_by_the_seed_and_within_range():
-    a = [(draw_flip(r), draw_jitter(r)) for r in (np.random.default_rng([7, 1, p]) for p in range(50))]
-    b = [(draw_flip(r), draw_jitter(r)) for r in (np.random.default_rng([7, 1, p]) for p in range(50))]
-    assert a == b
+    def draws():
+        rngs = (np.random.default_rng([7, 1, p]) for p in range(50))
+        return [(draw_flip(r), draw_jitter(r)) for r in rngs]
+    a = draws()
+    assert a == draws()
     assert 10 < sum(f for f, _ in a) < 40  # both outcomes occur
     factors = np.array([j for _, j in a])
     assert factors.min() >= 0.8 and factors.max() <= 1.2

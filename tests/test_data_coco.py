@@ -39,8 +39,8 @@ def test_sample_data_set_loads(dataset):
         h, w = s.image.shape[:2]
         assert s.image.dtype == np.uint8 and s.image.shape[2] == 3
         assert len(s.boxes) == len(s.classes) == len(s.areas) == len(s.rles)
-        assert (s.boxes[:, 2] - s.boxes[:, 0] >= 1).all() and (s.boxes[:, 3] - s.boxes[:, 1] >= 1).all()
-        assert (s.boxes >= 0).all() and (s.boxes[:, [0, 2]] <= w).all() and (s.boxes[:, [1, 3]] <= h).all()
+        assert (s.boxes[:, 2:] - s.boxes[:, :2] >= 1).all()
+        assert (s.boxes >= 0).all() and (s.boxes <= [w, h, w, h]).all()
         assert s.dropped == {"degenerate_box": 0, "zero_area": 0}
         kinds.update(np.unique(s.classes).tolist())
     assert kinds == set(range(10))
@@ -153,7 +153,8 @@ def test_zero_area_and_degenerate_annotations_are_dropped_and_counted(tmp_path, 
     anns = [dict(segmentation=SQUARE, bbox=[100, 100, 100, 100]),             # kept
             dict(segmentation=[[10, 10, 20, 20]], bbox=[10, 10, 10, 10]),      # 2 points only
             dict(segmentation=[], bbox=[10, 10, 10, 10]),                      # nothing
-            dict(segmentation=[[600, 400, 700, 400, 700, 500]], bbox=[600, 400, 100, 100]),  # off the image
+            dict(segmentation=[[600, 400, 700, 400, 700, 500]],
+                 bbox=[600, 400, 100, 100]),                                   # off the image
             dict(segmentation=SQUARE, bbox=[100, 100, 0.5, 100]),              # box < 1 px wide
             dict(segmentation=SQUARE, bbox=[499.5, 100, 30, 100])]             # clipped to 0.5 px
     ds = _write_set(tmp_path, sample, anns)

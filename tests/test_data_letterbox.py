@@ -33,7 +33,8 @@ def test_image_is_resized_into_place_and_padded_with_the_mean(dataset):
     out = lbx.image_to_input(s.image, lb)
     inside = out[lb.pad_y:lb.pad_y + lb.new_h, lb.pad_x:lb.pad_x + lb.new_w]
     np.testing.assert_array_equal(inside, cv2.resize(s.image, (lb.new_w, lb.new_h)))
-    assert (out[:lb.pad_y] == lbx.MEAN_RGB_U8).all() and (out[lb.pad_y + lb.new_h:] == lbx.MEAN_RGB_U8).all()
+    assert (out[:lb.pad_y] == lbx.MEAN_RGB_U8).all()
+    assert (out[lb.pad_y + lb.new_h:] == lbx.MEAN_RGB_U8).all()
     blob = lbx.to_blob(out)
     assert blob.shape == (3, 416, 416) and blob.dtype == np.float32
     assert np.abs(blob[:, :lb.pad_y]).max() < 0.01  # the padding normalises to ~0

@@ -1,1 +1,1 @@
-"""Data: COCO-format reading, letterboxing, augmentation, target assignment, the Caffe data layer."""
+"""Data: COCO reading, letterboxing, augmentation, slot assignment, the Caffe data layer."""

@@ -49,7 +49,8 @@ class Letterbox(NamedTuple):
         """(k, 4) input pixels -> original pixels, clipped to the photo."""
         ax, bx, ay, by = self.affine
         out = _map_boxes(boxes, 1 / ax, -bx / ax, 1 / ay, -by / ay)
-        return np.clip(out, 0, [self.width, self.height, self.width, self.height]).astype(np.float32)
+        limits = [self.width, self.height, self.width, self.height]
+        return np.clip(out, 0, limits).astype(np.float32)
 
 
 def _map_boxes(boxes, ax, bx, ay, by):

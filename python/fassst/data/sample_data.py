@@ -99,9 +99,9 @@ def is_complete(folder):
             manifest = json.load(f)
     except (OSError, ValueError):
         return False
+    paths = {os.path.join(folder, name): size for name, size in manifest["files"].items()}
     return manifest.get("version") == VERSION and all(
-        os.path.isfile(os.path.join(folder, name)) and os.path.getsize(os.path.join(folder, name)) == size
-        for name, size in manifest["files"].items())
+        os.path.isfile(path) and os.path.getsize(path) == size for path, size in paths.items())
 
 
 class _Writer:
@@ -254,7 +254,8 @@ def build(folder):
     doc = dict(
         info=dict(description=f"FASSST-Caffe sample data v{VERSION}: real photos with instance "
                               "masks from pinned registry packages",
-                  packages=[f"{p.package}=={p.version} ({p.kind}, sha256 {p.sha256})" for p in pins]),
+                  packages=[f"{p.package}=={p.version} ({p.kind}, sha256 {p.sha256})"
+                            for p in pins]),
         images=w.images, annotations=w.annotations,
         categories=[dict(id=i + 1, name=n, supercategory="") for i, n in enumerate(CATEGORIES)])
     ann_path = os.path.join(folder, "annotations.json")
