@@ -1,1 +1,2 @@
-"""Datasets: annotation converters and loaders."""
+"""Data: COCO-format reading, Cityscapes conversion, letterboxing, augmentation, target
+assignment, the Caffe data layer."""

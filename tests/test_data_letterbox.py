@@ -1,0 +1,117 @@
+"""Letterbox: placement, padding, normalisation, and round trips of boxes and masks on the
+sample data set's real photos and instance masks."""
+import cv2
+import numpy as np
+import pytest
+
+from fassst.data import letterbox as lbx
+from fassst.data.coco_dataset import CocoDataset, decode_mask
+from fassst.data.mask_target import roi_mask_target
+from fassst.data.sample_data import ensure_sample_data
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return CocoDataset(*ensure_sample_data())
+
+
+def _iou(a, b):
+    a, b = a > 0.5, b > 0.5
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_fit_keeps_aspect_and_centres():
+    assert lbx.fit(338, 500, 416) == lbx.Letterbox(416, 338, 500, 281, 416, 67, 0)
+    assert lbx.fit(907, 1210, 256) == lbx.Letterbox(256, 907, 1210, 192, 256, 32, 0)
+    assert lbx.fit(512, 512, 256) == lbx.Letterbox(256, 512, 512, 256, 256, 0, 0)
+    assert lbx.fit(640, 100, 320) == lbx.Letterbox(320, 640, 100, 320, 50, 0, 135)
+
+
+def test_image_is_resized_into_place_and_padded_with_the_mean(dataset):
+    s = dataset.load(0)
+    lb = lbx.fit(*s.image.shape[:2], 416)
+    out = lbx.image_to_input(s.image, lb)
+    inside = out[lb.pad_y:lb.pad_y + lb.new_h, lb.pad_x:lb.pad_x + lb.new_w]
+    np.testing.assert_array_equal(inside, cv2.resize(s.image, (lb.new_w, lb.new_h)))
+    assert (out[:lb.pad_y] == lbx.MEAN_RGB_U8).all()
+    assert (out[lb.pad_y + lb.new_h:] == lbx.MEAN_RGB_U8).all()
+    blob = lbx.to_blob(out)
+    assert blob.shape == (3, 416, 416) and blob.dtype == np.float32
+    assert np.abs(blob[:, :lb.pad_y]).max() < 0.01  # the padding normalises to ~0
+    flipped = lbx.image_to_input(s.image, lb.flipped())
+    np.testing.assert_array_equal(flipped, out[:, ::-1])
+
+
+def test_to_blob_is_imagenet_normalisation():
+    px = np.array([[[255, 0, 128]]], np.uint8)
+    expect = (np.array([1.0, 0.0, 128 / 255]) - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(lbx.to_blob(px)[:, 0, 0], expect, rtol=1e-5)
+    assert lbx.to_blob(np.stack([px[0], px[0]])[:, None]).shape == (2, 3, 1, 1)
+
+
+@pytest.mark.parametrize("size", [256, 416])
+@pytest.mark.parametrize("flip", [False, True])
+def test_boxes_round_trip(dataset, size, flip):
+    for i in range(len(dataset)):
+        s = dataset.load(i)
+        lb = lbx.fit(*s.image.shape[:2], size)
+        lb = lb.flipped() if flip else lb
+        inp = lb.boxes_to_input(s.boxes)
+        assert (inp[:, 2] >= inp[:, 0]).all() and (inp[:, 3] >= inp[:, 1]).all()
+        assert inp.min(initial=0) >= 0 and inp.max(initial=0) <= size + 1e-3
+        np.testing.assert_allclose(lb.boxes_to_original(inp), s.boxes, atol=2e-3)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_boxes_follow_the_pixels(dataset, flip):
+    """The mapped box of a real mask bounds the letterboxed mask (to a pixel)."""
+    s = dataset.load(0)
+    lb = lbx.fit(*s.image.shape[:2], 416)
+    lb = lb.flipped() if flip else lb
+    for rle in s.rles:
+        mask = decode_mask(rle)
+        ys, xs = np.nonzero(mask)
+        tight = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+        ys, xs = np.nonzero(lbx.mask_to_input(mask, lb) > 0.5)
+        got = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+        np.testing.assert_allclose(got, lb.boxes_to_input(tight)[0], atol=1.0)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_masks_round_trip(dataset, flip):
+    """Letterboxed and back (S = 416), large real masks keep their shape."""
+    seen = 0
+    for i in range(len(dataset)):
+        s = dataset.load(i)
+        lb = lbx.fit(*s.image.shape[:2], 416)
+        lb = lb.flipped() if flip else lb
+        for rle, area in zip(s.rles, s.areas):
+            if area < 3000:
+                continue
+            mask = decode_mask(rle)
+            back = lbx.mask_to_original(lbx.mask_to_input(mask, lb), lb)
+            assert back.shape == mask.shape
+            assert _iou(back, mask) > 0.93, (s.path, area)
+            seen += 1
+    assert seen >= 15
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_roi_masks_paste_back_at_original_size(dataset, flip):
+    """A 56 x 56 ROI mask target pasted back through the letterbox matches the real mask."""
+    seen = 0
+    for i in range(len(dataset)):
+        s = dataset.load(i)
+        lb = lbx.fit(*s.image.shape[:2], 416)
+        lb = lb.flipped() if flip else lb
+        boxes = lb.boxes_to_input(s.boxes)
+        for rle, box, area in zip(s.rles, boxes, s.areas):
+            if area < 3000:
+                continue
+            mask = decode_mask(rle)
+            roi = roi_mask_target(mask, box, lb.affine, 56)
+            pasted = lbx.paste_roi_mask(roi, box, lb)
+            assert pasted.shape == mask.shape
+            assert _iou(pasted, mask) > 0.9, (s.path, area)
+            seen += 1
+    assert seen >= 15
