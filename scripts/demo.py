@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The main job: fine-tune the CPU config on the sample data and evaluate it (see demo.sh)."""
 import argparse
+import os
 
-import _init_paths  # noqa: F401
+os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log goes to the run's train.log
+import _init_paths  # noqa: F401,E402
 
 from fassst.demo import run_demo
 

@@ -10,11 +10,13 @@ Ctrl-C (or SIGTERM) snapshots before stopping. Caffe's own log is OUT/train.log.
 """
 import argparse
 import json
+import os
 import sys
 
-import _init_paths  # noqa: F401
+os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log is the run's train.log
+import _init_paths  # noqa: F401,E402
 
-from fassst.config import load_config
+from fassst.config import load_config  # noqa: E402
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.trainer import train

@@ -21,9 +21,10 @@ SPEC = {
     "workers": (int, 2),            # prefetch processes; 0 = in-process
     "skip_bad_images": (bool, False),  # unreadable image: skip and count instead of failing
     "shuffle": (bool, True),        # a new permutation of the images every epoch
+    "start_batch": (int, 0),        # first batch index k (a resumed run starts where it stopped)
 }
 _MIN = {"input_size": 1, "num_slots": 1, "num_classes": 1, "roi_size": 1, "batch_size": 1,
-        "seed": 0, "workers": 0}
+        "seed": 0, "workers": 0, "start_batch": 0}
 
 
 def parse_params(param_str):

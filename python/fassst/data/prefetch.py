@@ -27,7 +27,7 @@ def _worker_main(params, worker, workers, out, stop):
     running = lambda: not stop.is_set() and parent.is_alive()  # noqa: E731
     try:
         maker = BatchMaker(params)
-        k = worker
+        k = params.get("start_batch", 0) + worker
         while running():
             item = ("batch", k, maker.batch(k))
             while running():
@@ -77,11 +77,12 @@ def _shutdown(stop, procs, queues):
 
 
 class Prefetcher:
-    """Iterator over BatchMaker(params).batch(0), batch(1), ...; close() stops the workers."""
+    """Iterator over BatchMaker(params).batch(s), batch(s + 1), ... with s = params'
+    start_batch (a resumed run's position); close() stops the workers."""
 
     def __init__(self, params, workers, depth=2):
         self.workers = workers
-        self._k = 0
+        self._start = self._k = params.get("start_batch", 0)
         if workers == 0:
             self._maker = BatchMaker(params)
             return
@@ -106,7 +107,7 @@ class Prefetcher:
         self._k += 1
         if self.workers == 0:
             return self._maker.batch(k)
-        w = k % self.workers
+        w = (k - self._start) % self.workers
         while True:
             try:
                 item = self._queues[w].get(timeout=1.0)

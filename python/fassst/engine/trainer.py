@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from fassst.data.layer import data_layer_tops
 from fassst.engine import loss_curve, run_dir
-from fassst.engine.caffe_log import caffe_log_to
+from fassst.engine.caffe_log import CaffeFormatLog, caffe_log_to
 from fassst.net.fassst_net import build_net
 from fassst.net.solver import build_solver
 
@@ -96,16 +96,18 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
         caffe.set_device(gpu)
         caffe.set_mode_gpu()
     csv_path = os.path.join(out_dir, "losses.csv")
-    log_path = os.path.join(out_dir, "train.log")
+    log = CaffeFormatLog(os.path.join(out_dir, "train.log"))
+    recent = []  # total losses of the last `display` iterations (Caffe's average_loss)
     weights_of = dict(zip(LOSSES, cfg.loss_weights))
     stopped_by = None
-    with caffe_log_to(log_path), _StopFlag() as stop:
+    with caffe_log_to(os.path.join(out_dir, "caffe.log")), _StopFlag() as stop:
         solver = caffe.get_solver(solver_path)
         if start:
             solver.restore(state)
             _keep_rows_upto(csv_path, start)
         elif weights:
             solver.net.copy_from(weights)
+        log.solving(net.name, cfg.solver.lr_policy)
         new_csv = not os.path.isfile(csv_path) or start == 0
         with open(csv_path, "w" if new_csv else "a", newline="") as f, \
                 tqdm(total=max_iter, initial=solver.iter, unit="it", file=sys.stdout,
@@ -119,8 +121,12 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                 dt = time.perf_counter() - t0
                 losses = {k: float(solver.net.blobs[k].data) * w for k, w in weights_of.items()}
                 lr = lr_at(cfg, max_iter, solver.iter - 1)
+                recent = (recent + [sum(losses.values())])[-solver_param.display:]
+                if (solver.iter - 1) % solver_param.display == 0:
+                    log.iteration(solver.iter - 1, sum(recent) / len(recent), lr,
+                                  [(k, losses[k] / weights_of[k], weights_of[k]) for k in LOSSES])
                 writer.writerow([solver.iter, *(f"{losses[k]:.6g}" for k in LOSSES), lr])
-                bar.set_postfix_str(" ".join(f"{k[5:]}={v:.3f}" for k, v in losses.items())
+                bar.set_postfix_str(refresh=False, s=" ".join(f"{k[5:]}={v:.3f}" for k, v in losses.items())
                                     + f" lr={lr:g} img/s={cfg.solver.batch_size / dt:.1f}")
                 bar.update(1)
                 if stop.signal:
