@@ -126,6 +126,7 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                     log.iteration(solver.iter - 1, sum(recent) / len(recent), lr,
                                   [(k, losses[k] / weights_of[k], weights_of[k]) for k in LOSSES])
                 writer.writerow([solver.iter, *(f"{losses[k]:.6g}" for k in LOSSES), lr])
+                f.flush()  # a killed run still leaves every finished iteration on disk
                 bar.set_postfix_str(refresh=False, s=" ".join(f"{k[5:]}={v:.3f}" for k, v in losses.items())
                                     + f" lr={lr:g} img/s={cfg.solver.batch_size / dt:.1f}")
                 bar.update(1)
