@@ -38,13 +38,14 @@ def test_unknown_config_key_is_named(tmp_path):
         load_config(str(bad))
 
 
+@pytest.mark.parametrize("backbone", sorted(geometry.BACKBONE_STAGES))
 @pytest.mark.parametrize("n", [16, 25, 36, 49, 64, 81])
-def test_slot_grid_for_paper_ns(n):
+def test_slot_grid_for_paper_ns(n, backbone):
     s = geometry.grid_side(n)
     assert s * s == n
     for size, depth in ((416, 4), (416, 5), (416, 6), (768, 5)):
-        downs, k, stride = geometry.iam_plan(size, depth, n)
-        g = geometry.feature_side(size, geometry.MOBILENET_V2_STAGES[depth][0])
+        downs, k, stride = geometry.iam_plan(size, depth, n, backbone)
+        g = geometry.feature_side(size, geometry.BACKBONE_STAGES[backbone][depth][0])
         for _ in range(downs):
             g = (g + 1) // 2
         assert (g - k) // stride + 1 == s  # the pooling lands exactly on S x S
@@ -55,7 +56,15 @@ def test_non_square_slot_count_is_rejected():
         geometry.grid_side(40)
 
 
-@pytest.mark.parametrize("name", ["fassst_416_coco", "fassst_768_cityscapes"])
+def test_stage_stride_names_bad_backbone_and_stage():
+    with pytest.raises(ValueError, match="resnet18"):
+        geometry.stage_stride("resnet18", 5)
+    with pytest.raises(ValueError, match="no stage 2"):
+        geometry.stage_stride("resnet50_fpn", 2)
+
+
+@pytest.mark.parametrize("name", ["fassst_416_coco", "fassst_768_cityscapes",
+                                  "fassst_416_coco_r50fpn"])
 def test_deploy_shapes_at_paper_size(name):
     cfg = load_config(name)
     net = net_from_spec(build_net(cfg, "deploy"), caffe.TEST)
@@ -87,7 +96,8 @@ def test_train_net_forward_backward_reaches_every_layer():
     """From the ImageNet backbone (its layer names match the converted caffemodel's), random
     inputs give finite losses and a gradient in every learnable layer."""
     cfg = load_config("fassst_cpu_sample")
-    net = net_from_spec(build_net(cfg, "train"), caffe.TRAIN)
+    proto = build_net(cfg, "train")
+    net = net_from_spec(proto, caffe.TRAIN)
     net.copy_from(convert_imagenet_backbone()[1])
     assert np.abs(net.params["features.0.0"][0].data).sum() > 0
     _fill_train_inputs(net, cfg, np.random.default_rng(0))
@@ -96,9 +106,36 @@ def test_train_net_forward_backward_reaches_every_layer():
     for name, value in out.items():
         assert np.isfinite(value) and value > 0, (name, value)
     net.backward()
-    types = dict(zip(net._layer_names, (layer.type for layer in net.layers)))
-    # BatchNorm's blobs are statistics (lr 0), not weights; every other learnable layer,
-    # backbone included, must receive a gradient through the losses.
-    no_grad = [name for name, blobs in net.params.items() if types[name] != "BatchNorm"
-               and not any(np.abs(b.diff).sum() > 0 for b in blobs)]
+    no_grad = _learnable_blobs_without_gradient(net, proto)
+    assert not no_grad, no_grad
+
+
+def _learnable_blobs_without_gradient(net, proto):
+    """(layer, blob index) of every learnable blob whose diff is all zero after a backward.
+
+    A blob is learnable unless its ParamSpec has lr_mult 0: BatchNorm's statistics and fixed
+    layers (the FPN's nearest-upsampling deconvolutions) are never changed by the solver. Every
+    other blob, backbone included, must get a gradient through the losses.
+    """
+    specs = {layer.name: layer.param for layer in proto.layer}
+    return [(name, i) for name, blobs in net.params.items() for i, b in enumerate(blobs)
+            if (i >= len(specs[name]) or specs[name][i].lr_mult != 0)
+            and not np.abs(b.diff).any()]
+
+
+def test_train_net_forward_backward_resnet50_fpn():
+    """ResNet-50-FPN (no ImageNet weights here, so BatchNorm on batch statistics) at a small
+    input and narrow heads: finite losses and a gradient in every learnable blob."""
+    cfg = load_config("fassst_416_coco_r50fpn", input_size=128, freeze_backbone_bn=False,
+                      num_slots=16, num_classes=8, mask_dim=32, iam_dim=32, max_train_rois=4)
+    proto = build_net(cfg, "train", batch_size=2)
+    net = net_from_spec(proto, caffe.TRAIN)
+    _fill_train_inputs(net, cfg, np.random.default_rng(0))
+    out = net.forward()
+    assert set(out) == {"loss_mask", "loss_loc", "loss_cls"}
+    for name, value in out.items():
+        assert np.isfinite(value) and value > 0, (name, value)
+    net.backward()
+    assert "layer4.2.conv3" in net.params and "fpn.inner_blocks.2" in net.params
+    no_grad = _learnable_blobs_without_gradient(net, proto)
     assert not no_grad, no_grad

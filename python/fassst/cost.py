@@ -92,9 +92,11 @@ def summarize(rows, net):
 
 def group_of(layer_name):
     """Which FASSST part a layer belongs to, from its name prefix."""
-    for prefix, part in (("features.", "backbone"), ("iam/", "IAM"), ("p1/", "pyramid"),
-                         ("p2/", "pyramid"), ("p3/", "pyramid"), ("tail/", "mask tail"),
-                         ("mask_logits", "mask tail")):
+    for prefix, part in (("features.", "backbone"),  # MobileNetV2
+                         ("conv1", "backbone"), ("bn1", "backbone"), ("maxpool", "backbone"),
+                         ("layer", "backbone"), ("fpn", "FPN"),  # ResNet-50-FPN
+                         ("iam/", "IAM"), ("p1/", "pyramid"), ("p2/", "pyramid"),
+                         ("p3/", "pyramid"), ("tail/", "mask tail"), ("mask_logits", "mask tail")):
         if layer_name.startswith(prefix):
             return part
     return "other"

@@ -1,16 +1,31 @@
-"""The backbone stages S1..S7 (name -> top) for a config's backbone choice."""
+"""The backbone stages, by the MobileNetV2 stage index the generator uses, for a config's backbone.
+
+mobilenet_v2: the stages S1..S7 themselves.
+resnet50_fpn: the FPN outputs stand in for the indices the generator taps, by stride
+(geometry.RESNET50_FPN_STAGES): pyramid 3 -> P3 (stride 8), 5 -> P4 (16), 7 -> P5 (32); the IAM's
+E at head depth 4 or 5 -> P4 (16) and 6 -> P5 (32), the strides of S4, S5 and S6. Head depths 4
+and 5 therefore build the same net with this backbone.
+"""
 import caffe
 
 from fassst.net.mobilenet_v2 import mobilenet_v2
+from fassst.net.resnet50_fpn import resnet50_fpn
+
+RESNET50_FPN_LEVELS = {3: "P3", 4: "P4", 5: "P4", 6: "P5", 7: "P5"}
 
 
 def stages(ns, data, cfg, phase):
-    """{1: S1 top, ..., 7: S7 top}. Backbone BatchNorm is frozen in training (batches of 8
-    images are too small for its statistics; reading, standard for detection fine-tuning)."""
+    """{stage index: top}: 1..7 for mobilenet_v2, 3..7 for resnet50_fpn.
+
+    Backbone BatchNorm is frozen in training when cfg.freeze_backbone_bn (batches of 8 images
+    are too small for its statistics; reading, standard for detection fine-tuning).
+    """
+    caffe_phase = caffe.TRAIN if phase == "train" else caffe.TEST
     if cfg.backbone == "mobilenet_v2":
-        named = mobilenet_v2(ns, data, caffe.TRAIN if phase == "train" else caffe.TEST,
-                             freeze_bn=cfg.freeze_backbone_bn)
+        named = mobilenet_v2(ns, data, caffe_phase, freeze_bn=cfg.freeze_backbone_bn)
         return {int(k[1:]): top for k, top in named.items()}
-    raise NotImplementedError(
-        f"{cfg.name}: backbone {cfg.backbone!r} is not built yet (ResNet-50-FPN for Table 6 is "
-        f"planned); use mobilenet_v2")
+    if cfg.backbone == "resnet50_fpn":
+        _, levels = resnet50_fpn(ns, data, caffe_phase, freeze_bn=cfg.freeze_backbone_bn)
+        return {k: levels[p] for k, p in RESNET50_FPN_LEVELS.items()}
+    raise ValueError(f"{cfg.name}: backbone must be mobilenet_v2 or resnet50_fpn, "
+                     f"got {cfg.backbone!r}")

@@ -2,6 +2,7 @@
 
     data -> backbone stages S1..S7 -> E = S_head_depth -> IAM -> I (N, 4 + C, S, S)
                                    -> pyramid P1, P2, P3 (S3, S5, S7)
+    (resnet50_fpn: FPN outputs stand in for the stages by stride, see backbone.py)
     train:  ROIs = ground-truth boxes of assigned slots; losses Lm, Ll, Lc
     test/deploy: ROIs = IAMDecode(I); masks = sigmoid(tail(RFF(ROIAlign(P, ROIs))))
 

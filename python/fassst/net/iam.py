@@ -14,7 +14,8 @@ from fassst.net.geometry import iam_plan
 
 def iam(ns, bottom, cfg, phase):
     """Returns the IAM output map (N, 4 + C, S, S); slot = y * S + x."""
-    downs, pool_kernel, pool_stride = iam_plan(cfg.input_size, cfg.head_depth, cfg.num_slots)
+    downs, pool_kernel, pool_stride = iam_plan(cfg.input_size, cfg.head_depth, cfg.num_slots,
+                                                 cfg.backbone)
     top = bottom
     for i in range(cfg.iam_convs):
         top = conv_bn_relu(ns, f"iam/conv{i + 1}", top, cfg.iam_dim, 3,
