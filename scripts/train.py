@@ -43,6 +43,9 @@ def main():
     ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
     # Classes come from the json, so custom data sets need no config edit.
     cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
+    if args.weights == "imagenet" and cfg.backbone != "mobilenet_v2":
+        ap.error(f"--weights imagenet is the converted MobileNetV2; {cfg.backbone} has no ImageNet "
+                 f"weights here: pass a .caffemodel with its layer names, or 'none'")
     weights = {"imagenet": lambda: convert_imagenet_backbone()[1],
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
