@@ -22,6 +22,7 @@ class SolverConfig:
     momentum: float = 0.9        # reading: not in the paper
     weight_decay: float = 0.0001  # reading: not in the paper
     lr_policy: str = "multistep"  # reading: x0.1 at 2/3 and 8/9 of training
+    clip_gradients: float = 0.0  # L2 norm cap of the whole gradient (Caffe's); 0 = off
     snapshot_iters: int = 10000
     solver_mode: str = "gpu"     # what `caffe train` uses; pycaffe runners choose their own
     init_from: str = "imagenet"  # "imagenet" (backbone) or a config name whose snapshot seeds it
@@ -49,7 +50,8 @@ class FassstConfig:
     roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
     loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
     focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
+    focal_gamma: float = 2.0         # Lc
+    loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)
     score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
     max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
     solver: SolverConfig = SolverConfig()

@@ -7,10 +7,14 @@ WEIGHT = dict(lr_mult=1, decay_mult=1)
 BIAS = dict(lr_mult=2, decay_mult=0)
 
 
-def conv(ns, name, bottom, num_output, kernel, stride=1, group=1, bias=True):
-    """Convolution with pad k//2 (so a stride-s conv gives ceil(side / s)) and MSRA init."""
+def conv(ns, name, bottom, num_output, kernel, stride=1, group=1, bias=True, weight_std=None):
+    """Convolution with pad k//2 (so a stride-s conv gives ceil(side / s)).
+
+    MSRA init, or Gaussian(weight_std) for prediction layers: those start near zero logits
+    (sigmoid 0.5), so the Dice and focal losses begin unsaturated."""
+    filler = dict(type="msra") if weight_std is None else dict(type="gaussian", std=weight_std)
     kw = dict(num_output=num_output, kernel_size=kernel, stride=stride, pad=kernel // 2,
-              group=group, weight_filler=dict(type="msra"), bias_term=bias)
+              group=group, weight_filler=filler, bias_term=bias)
     if bias:
         kw["bias_filler"] = dict(type="constant", value=0)
     setattr(ns, name, L.Convolution(bottom, param=[WEIGHT, BIAS] if bias else [WEIGHT],

@@ -56,7 +56,7 @@ def build_net(cfg, phase, batch_size=None, data_layer=None):
 
     stages = backbone_lib.stages(ns, data, cfg, phase)
     iam_map = iam(ns, stages[cfg.head_depth], cfg, phase)
-    levels = pyramid(ns, stages, cfg)
+    levels = pyramid(ns, stages, cfg, phase)
 
     if phase == "train":
         loc_logits, cls_logits = iam_slots(ns, iam_map, cfg)

@@ -24,7 +24,7 @@ def iam(ns, bottom, cfg, phase):
         ns["iam/pool"] = L.Pooling(top, pool=P.Pooling.AVE, kernel_size=pool_kernel,
                                    stride=pool_stride)
         top = ns["iam/pool"]
-    return conv(ns, "iam/out", top, 4 + cfg.num_classes, 1)
+    return conv(ns, "iam/out", top, 4 + cfg.num_classes, 1, weight_std=0.01)
 
 
 def iam_slots(ns, iam_map, cfg):

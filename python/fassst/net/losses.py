@@ -17,7 +17,7 @@ def losses(ns, mask_logits, loc_logits, cls_logits, targets, cfg):
     ns.loss_mask = L.DiceLoss(mask_logits, targets["mask_target"], loss_weight=w_mask)
     ns.loss_loc = L.SigmoidFocalLoss(
         loc_logits, targets["loc_target"], targets["loc_weight"], loss_weight=w_loc,
-        sigmoid_focal_loss_param=dict(alpha=-1, gamma=cfg.focal_gamma,
+        sigmoid_focal_loss_param=dict(alpha=-1, gamma=cfg.loc_focal_gamma,
                                       normalization=P.SigmoidFocalLoss.POSITIVE_WEIGHTS))
     ns.loss_cls = L.SigmoidFocalLoss(
         cls_logits, targets["cls_target"], loss_weight=w_cls,

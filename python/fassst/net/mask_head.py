@@ -29,4 +29,4 @@ def mask_tail(ns, fused, cfg):
         num_output=cfg.mask_dim, kernel_size=2, stride=2, weight_filler=dict(type="msra"),
         bias_filler=dict(type="constant", value=0)))
     ns["tail/deconv/relu"] = L.ReLU(ns["tail/deconv"], in_place=True)
-    return conv(ns, "mask_logits", ns["tail/deconv"], 1, 1)
+    return conv(ns, "mask_logits", ns["tail/deconv"], 1, 1, weight_std=0.001)

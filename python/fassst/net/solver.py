@@ -27,6 +27,8 @@ def build_solver(cfg, train_net_path, snapshot_prefix):
         sp.lr_policy = "fixed"
     else:
         raise ValueError(f"{cfg.name}: lr_policy must be multistep or fixed, got {s.lr_policy}")
+    if s.clip_gradients > 0:
+        sp.clip_gradients = s.clip_gradients
     sp.display = 20
     sp.average_loss = 20
     sp.snapshot = s.snapshot_iters
