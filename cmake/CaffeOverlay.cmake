@@ -156,3 +156,25 @@ fassst_patch(include/caffe/util/device_alternate.hpp
 fassst_patch(src/caffe/blob.cpp
   "  if (count_ > capacity_) {\n    capacity_ = count_;"
   "  if (count_ > capacity_ || !data_) {  // FASSST overlay: zero-count blobs get a buffer\n    capacity_ = count_;")
+
+# 6. BatchNorm over zero ROIs (the mask tail normalises over the batch's ROIs; a batch or an
+#    image can have none). Upstream divides count() by N in integer arithmetic (SIGFPE at N = 0)
+#    and would average over nothing. Sizes come from count(2) instead, and the passes return at
+#    once on an empty blob, leaving the running statistics untouched.
+foreach(_f src/caffe/layers/batch_norm_layer.cpp src/caffe/layers/batch_norm_layer.cu)
+  fassst_patch(${_f} "bottom[0]->count()/(channels_*bottom[0]->shape(0))"
+                     "bottom[0]->count(2) /* FASSST overlay: N may be 0 */")
+endforeach()
+fassst_patch(src/caffe/layers/batch_norm_layer.cpp "bottom[0]->count()/(bottom[0]->shape(0)*channels_)"
+                                                   "bottom[0]->count(2) /* FASSST overlay: spatial size */")
+foreach(_pass cpu gpu)
+  if(_pass STREQUAL "cpu")
+    set(_f src/caffe/layers/batch_norm_layer.cpp)
+  else()
+    set(_f src/caffe/layers/batch_norm_layer.cu)
+  endif()
+  set(_fwd "void BatchNormLayer<Dtype>::Forward_${_pass}(const vector<Blob<Dtype>*>& bottom,\n    const vector<Blob<Dtype>*>& top) {\n")
+  fassst_patch(${_f} "${_fwd}" "${_fwd}  if (bottom[0]->count() == 0) return;  // FASSST overlay: zero ROIs\n")
+  set(_bwd "void BatchNormLayer<Dtype>::Backward_${_pass}(const vector<Blob<Dtype>*>& top,\n    const vector<bool>& propagate_down,\n    const vector<Blob<Dtype>*>& bottom) {\n")
+  fassst_patch(${_f} "${_bwd}" "${_bwd}  if (bottom[0]->count() == 0) return;  // FASSST overlay: zero ROIs\n")
+endforeach()

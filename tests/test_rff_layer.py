@@ -105,3 +105,24 @@ def test_param_is_in_caffe_proto():
     assert field.number == 4001
     p = caffe.proto.caffe_pb2.ROIFeatureFusionParameter()
     assert p.relu is True
+
+
+def test_zero_rois_through_batchnorm_in_training():
+    """The mask tail normalises over ROIs: an empty ROI batch must not crash Caffe's BatchNorm
+    (upstream divides by N, SIGFPE) nor touch its running statistics (overlay patch 6)."""
+    ns = caffe.NetSpec()
+    ns.x = L.Input(shape=dict(dim=[0, 4, 3, 3]))
+    ns.bn = L.BatchNorm(ns.x, use_global_stats=False)
+    proto = ns.to_proto()
+    proto.force_backward = True
+    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
+        f.write(str(proto))
+    try:
+        net = caffe.Net(f.name, caffe.TRAIN)
+    finally:
+        os.unlink(f.name)
+    net.forward()
+    net.backward()
+    assert net.blobs["bn"].data.shape == (0, 4, 3, 3)
+    for blob in net.params["bn"]:
+        assert np.all(blob.data == 0)  # no NaN, no update from an empty batch

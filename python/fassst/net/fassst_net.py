@@ -60,13 +60,13 @@ def build_net(cfg, phase, batch_size=None, data_layer=None):
 
     if phase == "train":
         loc_logits, cls_logits = iam_slots(ns, iam_map, cfg)
-        mask_logits = mask_tail(ns, roi_features(ns, levels, tops["gt_rois"], cfg), cfg)
+        mask_logits = mask_tail(ns, roi_features(ns, levels, tops["gt_rois"], cfg), cfg, phase)
         losses(ns, mask_logits, loc_logits, cls_logits, tops, cfg)
     else:
         ns.rois, ns.scores, ns.labels = L.IAMDecode(iam_map, ntop=3, iam_decode_param=dict(
             num_classes=cfg.num_classes, score_threshold=cfg.score_threshold,
             top_k=cfg.num_slots, image_width=cfg.input_size, image_height=cfg.input_size))
-        mask_logits = mask_tail(ns, roi_features(ns, levels, ns.rois, cfg), cfg)
+        mask_logits = mask_tail(ns, roi_features(ns, levels, ns.rois, cfg), cfg, phase)
         ns.masks = L.Sigmoid(mask_logits)
     proto = ns.to_proto()
     proto.name = f"{cfg.name}_{phase}"

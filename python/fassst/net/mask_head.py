@@ -1,12 +1,12 @@
 """ROI extraction on the pyramid, ROI feature fusion and the mask tail (paper s3.3-3.4).
 
-Tail (reading of "5 conv + 1 deconv"): `tail_convs` conv3x3(D) + ReLU on the fused R, a 2x2
+Tail (reading of "5 conv + 1 deconv"): `tail_convs` conv3x3(D) + BN + ReLU on the fused R, a 2x2
 stride-2 deconvolution(D) + ReLU, and a 1x1 conv to one class-agnostic mask logit map; the class
 comes from the IAM. 28x28 fused ROIs give 56x56 masks.
 """
 from caffe import layers as L
 
-from fassst.net.blocks import BIAS, WEIGHT, conv, conv_relu
+from fassst.net.blocks import BIAS, WEIGHT, conv, conv_bn_relu
 
 
 def roi_features(ns, levels, rois, cfg):
@@ -20,11 +20,13 @@ def roi_features(ns, levels, rois, cfg):
     return ns.r1
 
 
-def mask_tail(ns, fused, cfg):
-    """(R, D, 4s, 4s) -> mask logits (R, 1, 8s, 8s)."""
+def mask_tail(ns, fused, cfg, phase):
+    """(R, D, 4s, 4s) -> mask logits (R, 1, 8s, 8s). BN (statistics over the batch's ROIs in
+    training) keeps the tail from driving every mask logit positive, where the Dice loss's
+    sigmoid saturates and stops learning (measured: docs/DESIGN.md, "Training")."""
     top = fused
     for i in range(cfg.tail_convs):
-        top = conv_relu(ns, f"tail/conv{i + 1}", top, cfg.mask_dim, 3)
+        top = conv_bn_relu(ns, f"tail/conv{i + 1}", top, cfg.mask_dim, 3, 1, phase)
     ns["tail/deconv"] = L.Deconvolution(top, param=[WEIGHT, BIAS], convolution_param=dict(
         num_output=cfg.mask_dim, kernel_size=2, stride=2, weight_filler=dict(type="msra"),
         bias_filler=dict(type="constant", value=0)))
