@@ -178,3 +178,11 @@ foreach(_pass cpu gpu)
   set(_bwd "void BatchNormLayer<Dtype>::Backward_${_pass}(const vector<Blob<Dtype>*>& top,\n    const vector<bool>& propagate_down,\n    const vector<Blob<Dtype>*>& bottom) {\n")
   fassst_patch(${_f} "${_bwd}" "${_bwd}  if (bottom[0]->count() == 0) return;  // FASSST overlay: zero ROIs\n")
 endforeach()
+
+# 7. Elementwise math on empty blobs. Without MKL, caffe_mul/add/sub/div/powx/sqr/exp/... are
+#    loops that CHECK n > 0, so e.g. ScaleLayer's backward aborts on a batch with zero ROIs.
+#    n = 0 is a valid empty loop; the pointer checks stay for n > 0.
+fassst_patch(include/caffe/util/mkl_alternate.hpp "CHECK_GT(n, 0); CHECK(a); CHECK(y);"
+  "CHECK_GE(n, 0); if (n == 0) return; CHECK(a); CHECK(y);  /* FASSST overlay: empty blobs */")
+fassst_patch(include/caffe/util/mkl_alternate.hpp "CHECK_GT(n, 0); CHECK(a); CHECK(b); CHECK(y);"
+  "CHECK_GE(n, 0); if (n == 0) return; CHECK(a); CHECK(b); CHECK(y);  /* FASSST overlay: empty blobs */")

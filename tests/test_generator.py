@@ -139,3 +139,21 @@ def test_train_net_forward_backward_resnet50_fpn():
     assert "layer4.2.conv3" in net.params and "fpn.inner_blocks.2" in net.params
     no_grad = _learnable_blobs_without_gradient(net, proto)
     assert not no_grad, no_grad
+
+
+def test_train_net_survives_a_batch_with_zero_rois():
+    """A batch whose images hold no assignable instance gives zero ROIs: the whole train net
+    (ROIAlign, RFF, BatchNorm, Scale, Deconvolution, Dice) must run forward and backward on
+    the empty blobs (overlay patches 5-7), with a zero mask loss and finite other losses."""
+    cfg = load_config("fassst_cpu_sample")
+    net = net_from_spec(build_net(cfg, "train"), caffe.TRAIN)
+    _fill_train_inputs(net, cfg, np.random.default_rng(1))
+    net.blobs["gt_rois"].reshape(0, 5)
+    net.blobs["mask_target"].reshape(0, 1, *net.blobs["mask_target"].shape[2:])
+    out = net.forward()
+    assert net.blobs["mask_logits"].shape[0] == 0
+    assert out["loss_mask"] == 0
+    assert np.isfinite(out["loss_loc"]) and np.isfinite(out["loss_cls"])
+    net.backward()
+    assert np.isfinite(net.params["features.0.0"][0].diff).all()
+    assert not np.abs(net.params["tail/conv1"][0].diff).any()  # no ROI, no mask gradient
