@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--ann", help="COCO json of the classes the model was trained on")
     ap.add_argument("--images", help="image folder of --ann (only for its file names)")
     ap.add_argument("--score-threshold", type=float)
+    ap.add_argument("--draw-threshold", type=float, default=0.3,
+                    help="overlays show instances scoring at least this (results json: all)")
     ap.add_argument("--gpu", type=int)
     args = ap.parse_args()
     ann, images = (args.ann, args.images or ".") if args.ann else ensure_sample_data()
@@ -51,7 +53,8 @@ def main():
         for i, frame in frames:
             inst = predict(frame)
             pic = cv2.cvtColor(overlay(frame, inst["boxes"], inst["scores"], inst["labels"],
-                                       inst["masks"], data.class_names), cv2.COLOR_RGB2BGR)
+                                       inst["masks"], data.class_names,
+                                       min_score=args.draw_threshold), cv2.COLOR_RGB2BGR)
             if writer is None:
                 writer = cv2.VideoWriter(os.path.join(args.out, stem + ".mp4"),
                                          cv2.VideoWriter_fourcc(*"mp4v"), fps, pic.shape[1::-1])
@@ -63,7 +66,7 @@ def main():
         for k, (name, image) in enumerate(media.iter_images(args.input), start=1):
             inst = predict(image)
             pic = overlay(image, inst["boxes"], inst["scores"], inst["labels"], inst["masks"],
-                          data.class_names)
+                          data.class_names, min_score=args.draw_threshold)
             cv2.imwrite(os.path.join(args.out, os.path.splitext(name)[0] + ".png"),
                         cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
             results += instances_to_results(ids.get(name, k), inst, data.category_ids, image.shape[:2])

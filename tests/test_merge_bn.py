@@ -101,6 +101,18 @@ def test_batchnorm_without_scale(tmp_path):
     assert check_same(tmp_path, build, ["c"], ["c"]) == ["Input", "Convolution"]
 
 
+def test_deconvolution_folds_along_its_output_axis(tmp_path):
+    """A deconvolution's weights are (in, out, kh, kw): BN scales axis 1 (the mask tail's
+    deconv + BN + Scale); 3 inputs, 4 outputs, so a wrong axis fails on shape or values."""
+    def build(ns):
+        ns.d = L.Deconvolution(ns.data, convolution_param=dict(
+            num_output=4, kernel_size=2, stride=2, bias_term=False))
+        ns.n = bn(ns.d, in_place=True)
+        ns.s = L.Scale(ns.d, bias_term=True, in_place=True)
+        ns.out = L.ReLU(ns.d)
+    assert check_same(tmp_path, build, ["d"], ["out"]) == ["Input", "Deconvolution", "ReLU"]
+
+
 def test_conv_output_read_elsewhere_is_not_folded(tmp_path):
     """c2's raw output also feeds the Eltwise: folding would change what the Eltwise sees."""
     def build(ns):

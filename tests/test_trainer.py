@@ -13,6 +13,7 @@ import pytest
 import caffe
 
 from fassst.build_paths import build_dir
+from fassst.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--config", "fassst_cpu_sample",
@@ -84,7 +85,7 @@ def test_log_reads_with_caffe_parse_log(straight_run, tmp_path):
     rows = [line.split() for line in (tmp_path / "train.log.train").read_text().splitlines()[1:]]
     assert rows and rows[0][0] == "0"
     assert float(rows[0][2]) > 0  # TrainingLoss
-    assert float(rows[0][3]) == pytest.approx(0.005)  # LearningRate
+    assert float(rows[0][3]) == pytest.approx(load_config("fassst_cpu_sample").solver.base_lr)
 
 
 def test_run_folder_has_provenance_and_curve(straight_run):

@@ -49,6 +49,7 @@ class FassstConfig:
     tail_convs: int = 4              # 3x3 convs in the mask tail before the deconv
     roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
     loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
+    mask_bce_weight: float = 0.0     # per-pixel BCE beside Dice; 0 = the paper's loss (losses.py)
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0         # Lc
     loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)

@@ -10,9 +10,15 @@ def colour(i):
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5):
-    """image (H, W, 3) uint8 RGB; boxes (K, 4) xyxy; masks (K, H, W) bool -> RGB uint8."""
+def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5, min_score=0.3):
+    """image (H, W, 3) uint8 RGB; boxes (K, 4) xyxy; masks (K, H, W) bool -> RGB uint8.
+
+    Draws the instances scoring at least min_score: evaluation keeps every detection down to
+    the decoder's threshold (AP needs the low ones), but a picture of them is unreadable."""
     out = image_rgb.copy()
+    keep = np.flatnonzero(np.asarray(scores, np.float32) >= min_score)
+    boxes, scores, labels = (np.asarray(a)[keep] for a in (boxes, scores, labels))
+    masks = [masks[k] for k in keep]
     order = np.argsort(-np.asarray([m.sum() for m in masks])) if len(masks) else []
     for k in order:  # big masks first, so small ones stay visible on top
         c = np.array(colour(int(labels[k]) * 7 + k), np.float32)

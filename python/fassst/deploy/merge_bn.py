@@ -1,10 +1,12 @@
-"""Folds BatchNorm (+ Scale) into the Convolution before it, for deploy (TEST-phase) nets.
+"""Folds BatchNorm (+ Scale) into the Convolution (or Deconvolution) before it, for deploy
+(TEST-phase) nets.
 
 At test time BatchNorm and Scale are a per-channel affine map, so for a conv with weights W and
 bias b (0 without bias_term):
     k  = gamma / sqrt(var + eps),    var = blob1 / blob2[0], mean = blob0 / blob2[0] (Caffe's
                                      stored statistics are sums scaled by blob2; 0 if blob2 is 0)
-    W' = W * k (per output channel),  b' = (b - mean) * k + beta
+    W' = W * k (per output channel: axis 0 of a conv's weights, axis 1 of a deconvolution's),
+    b' = (b - mean) * k + beta
 gamma, beta = 1, 0 when no Scale follows. The conv then writes the Scale's (or BatchNorm's) top.
 
 A conv is merged only when its output reaches nothing but the BatchNorm (and the BatchNorm's
@@ -56,8 +58,10 @@ def find_merges(net_param):
     layers = list(net_param.layer)
     merges = []
     for i, layer in enumerate(layers):
-        if layer.type != "Convolution" or len(layer.top) != 1:
+        if layer.type not in ("Convolution", "Deconvolution") or len(layer.top) != 1:
             continue
+        if layer.type == "Deconvolution" and layer.convolution_param.group != 1:
+            continue  # grouped deconvolution weights interleave output channels: not folded
         j = _sole_next(layers, i, layer.top[0], "BatchNorm")
         if j is None:
             continue
@@ -72,10 +76,11 @@ def find_merges(net_param):
     return merges
 
 
-def fold(conv_blobs, bn_blobs, eps, scale_blobs):
+def fold(conv_blobs, bn_blobs, eps, scale_blobs, deconv=False):
     """(W', b') in float32 from the conv's blobs, BatchNorm's three blobs and Scale's blobs."""
     w = conv_blobs[0].data.astype(np.float64)
-    b = conv_blobs[1].data.astype(np.float64) if len(conv_blobs) > 1 else np.zeros(w.shape[0])
+    axis = 1 if deconv else 0
+    b = conv_blobs[1].data.astype(np.float64) if len(conv_blobs) > 1 else np.zeros(w.shape[axis])
     factor = float(bn_blobs[2].data.ravel()[0])
     norm = 0.0 if factor == 0 else 1.0 / factor
     mean = bn_blobs[0].data.astype(np.float64) * norm
@@ -83,11 +88,12 @@ def fold(conv_blobs, bn_blobs, eps, scale_blobs):
     gamma = scale_blobs[0].data.astype(np.float64).ravel() if scale_blobs else np.ones_like(mean)
     beta = (scale_blobs[1].data.astype(np.float64).ravel() if scale_blobs and len(scale_blobs) > 1
             else np.zeros_like(mean))
-    if not (mean.shape == var.shape == gamma.shape == beta.shape == (w.shape[0],)):
-        raise MergeError(f"per-channel sizes disagree: conv {w.shape[0]} outputs, BatchNorm "
+    if not (mean.shape == var.shape == gamma.shape == beta.shape == (w.shape[axis],)):
+        raise MergeError(f"per-channel sizes disagree: conv {w.shape[axis]} outputs, BatchNorm "
                          f"{mean.shape}, Scale {gamma.shape}")
     k = gamma / np.sqrt(var + eps)
-    return ((w * k.reshape(-1, 1, 1, 1)).astype(np.float32),
+    per_channel = k.reshape((1, -1, 1, 1) if deconv else (-1, 1, 1, 1))
+    return ((w * per_channel).astype(np.float32),
             ((b - mean) * k + beta).astype(np.float32))
 
 
@@ -114,7 +120,7 @@ def merge_bn(prototxt, caffemodel, out_prototxt, out_caffemodel):
         text_format.Merge(f.read(), net_param)
     merges = find_merges(net_param)
     if not merges:
-        raise MergeError(f"{prototxt}: no Convolution followed by BatchNorm to fold")
+        raise MergeError(f"{prototxt}: no (De)Convolution followed by BatchNorm to fold")
     src = caffe.Net(prototxt, caffe.TEST, weights=caffemodel)
     new_param = merged_net_param(net_param, merges)
     with open(out_prototxt, "w") as f:
@@ -125,7 +131,8 @@ def merge_bn(prototxt, caffemodel, out_prototxt, out_caffemodel):
         conv, bn = net_param.layer[i], net_param.layer[j]
         scale_blobs = src.params[net_param.layer[k].name] if k is not None else None
         merged[conv.name] = fold(src.params[conv.name], src.params[bn.name],
-                                 bn.batch_norm_param.eps, scale_blobs)
+                                 bn.batch_norm_param.eps, scale_blobs,
+                                 deconv=conv.type == "Deconvolution")
     for name, blobs in dst.params.items():
         if name in merged:
             blobs[0].data[...], blobs[1].data[...] = merged[name]

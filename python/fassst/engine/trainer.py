@@ -21,10 +21,11 @@ from tqdm import tqdm
 from fassst.data.layer import data_layer_tops
 from fassst.engine import loss_curve, run_dir
 from fassst.engine.caffe_log import CaffeFormatLog, caffe_log_to
+from fassst.engine.precise_bn import recompute_bn_stats
 from fassst.net.fassst_net import build_net
+from fassst.net.losses import loss_weights
 from fassst.net.solver import build_solver
 
-LOSSES = ("loss_mask", "loss_loc", "loss_cls")
 
 
 def lr_at(cfg, max_iter, it):
@@ -65,8 +66,12 @@ def _keep_rows_upto(csv_path, last_iter):
 
 
 def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
-          workers=1, augment=True, gpu=None, quiet=False):
-    """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights)."""
+          workers=1, augment=True, gpu=None, quiet=False, precise_bn=True):
+    """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights).
+
+    A run that reaches max_iter ends with precise BN (engine/precise_bn.py): final_weights is
+    then the last snapshot with exact BatchNorm statistics, `<snapshot>_precise_bn.caffemodel`.
+    """
     max_iter = max_iter or cfg.solver.max_iter
     if not weights and not resume and cfg.freeze_backbone_bn:
         # Frozen BatchNorm with Caffe's initial statistics (mean 0, variance 0) scales every
@@ -98,7 +103,8 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     csv_path = os.path.join(out_dir, "losses.csv")
     log = CaffeFormatLog(os.path.join(out_dir, "train.log"))
     recent = []  # total losses of the last `display` iterations (Caffe's average_loss)
-    weights_of = dict(zip(LOSSES, cfg.loss_weights))
+    weights_of = loss_weights(cfg)
+    loss_names = tuple(weights_of)
     stopped_by = None
     with caffe_log_to(os.path.join(out_dir, "caffe.log")), _StopFlag() as stop:
         solver = caffe.get_solver(solver_path)
@@ -114,7 +120,7 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                      disable=quiet, mininterval=1 if sys.stdout.isatty() else 10) as bar:
             writer = csv.writer(f)
             if new_csv:
-                writer.writerow(["iter", *LOSSES, "lr"])
+                writer.writerow(["iter", *loss_names, "lr"])
             while solver.iter < max_iter:
                 t0 = time.perf_counter()
                 solver.step(1)
@@ -124,8 +130,8 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                 recent = (recent + [sum(losses.values())])[-solver_param.display:]
                 if (solver.iter - 1) % solver_param.display == 0:
                     log.iteration(solver.iter - 1, sum(recent) / len(recent), lr,
-                                  [(k, losses[k] / weights_of[k], weights_of[k]) for k in LOSSES])
-                writer.writerow([solver.iter, *(f"{losses[k]:.6g}" for k in LOSSES), lr])
+                                  [(k, losses[k] / weights_of[k], weights_of[k]) for k in loss_names])
+                writer.writerow([solver.iter, *(f"{losses[k]:.6g}" for k in loss_names), lr])
                 f.flush()  # a killed run still leaves every finished iteration on disk
                 bar.set_postfix_str(refresh=False, s=" ".join(f"{k[5:]}={v:.3f}" for k, v in losses.items())
                                     + f" lr={lr:g} img/s={cfg.solver.batch_size / dt:.1f}")
@@ -136,6 +142,12 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
             f.flush()
         if not os.path.isfile(os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{solver.iter}.caffemodel")):
             solver.snapshot()
-    final = os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{solver.iter}.caffemodel")
+    last_iter = solver.iter
+    final = os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{last_iter}.caffemodel")
+    if precise_bn and stopped_by is None:
+        del solver  # its data layer's prefetch workers end before precise BN starts its own
+        precise = final.replace(".caffemodel", "_precise_bn.caffemodel")
+        recompute_bn_stats(cfg, final, ann, images, precise, seed=seed, quiet=quiet)
+        final = precise
     loss_curve.plot(csv_path, os.path.join(out_dir, "loss_curve.png"), f"{cfg.name} training loss")
-    return dict(iter=solver.iter, stopped_by=stopped_by, final_weights=final)
+    return dict(iter=last_iter, stopped_by=stopped_by, final_weights=final)

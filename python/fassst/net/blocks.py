@@ -22,15 +22,21 @@ def conv(ns, name, bottom, num_output, kernel, stride=1, group=1, bias=True, wei
     return getattr(ns, name)
 
 
+def bn_scale(ns, name, top, phase):
+    """BatchNorm + Scale in place on `top` (layers name/bn, name/scale); "train" uses batch
+    statistics, anything else the stored ones."""
+    setattr(ns, name + "/bn", L.BatchNorm(top, in_place=True, param=FROZEN,
+                                          use_global_stats=(phase != "train")))
+    setattr(ns, name + "/scale", L.Scale(top, in_place=True, bias_term=True))
+
+
 def conv_bn_relu(ns, name, bottom, num_output, kernel, stride, phase, relu=True):
     """Conv (no bias) + BatchNorm + Scale (+ ReLU), in place after the conv, Caffe's BN idiom.
 
     phase: "train" uses batch statistics; anything else the stored ones.
     """
     top = conv(ns, name, bottom, num_output, kernel, stride, bias=False)
-    setattr(ns, name + "/bn", L.BatchNorm(top, in_place=True, param=FROZEN,
-                                          use_global_stats=(phase != "train")))
-    setattr(ns, name + "/scale", L.Scale(top, in_place=True, bias_term=True))
+    bn_scale(ns, name, top, phase)
     if relu:
         setattr(ns, name + "/relu", L.ReLU(top, in_place=True))
     return top

@@ -1,12 +1,12 @@
 """ROI extraction on the pyramid, ROI feature fusion and the mask tail (paper s3.3-3.4).
 
 Tail (reading of "5 conv + 1 deconv"): `tail_convs` conv3x3(D) + BN + ReLU on the fused R, a 2x2
-stride-2 deconvolution(D) + ReLU, and a 1x1 conv to one class-agnostic mask logit map; the class
+stride-2 deconvolution(D) + BN + ReLU, and a 1x1 conv to one class-agnostic mask logit map; the class
 comes from the IAM. 28x28 fused ROIs give 56x56 masks.
 """
 from caffe import layers as L
 
-from fassst.net.blocks import BIAS, WEIGHT, conv, conv_bn_relu
+from fassst.net.blocks import WEIGHT, bn_scale, conv, conv_bn_relu
 
 
 def roi_features(ns, levels, rois, cfg):
@@ -27,8 +27,11 @@ def mask_tail(ns, fused, cfg, phase):
     top = fused
     for i in range(cfg.tail_convs):
         top = conv_bn_relu(ns, f"tail/conv{i + 1}", top, cfg.mask_dim, 3, 1, phase)
-    ns["tail/deconv"] = L.Deconvolution(top, param=[WEIGHT, BIAS], convolution_param=dict(
+    # BN here too: without it one large step can leave every deconv unit negative, the ReLU
+    # then passes nothing and the mask logits freeze at the 1x1 conv's bias (box-shaped masks).
+    ns["tail/deconv"] = L.Deconvolution(top, param=[WEIGHT], convolution_param=dict(
         num_output=cfg.mask_dim, kernel_size=2, stride=2, weight_filler=dict(type="msra"),
-        bias_filler=dict(type="constant", value=0)))
+        bias_term=False))
+    bn_scale(ns, "tail/deconv", ns["tail/deconv"], phase)
     ns["tail/deconv/relu"] = L.ReLU(ns["tail/deconv"], in_place=True)
     return conv(ns, "mask_logits", ns["tail/deconv"], 1, 1, weight_std=0.001)
