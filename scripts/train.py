@@ -35,7 +35,7 @@ def main():
     ap.add_argument("--iters", type=int, help="stop after this many iterations (default: the schedule)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="data prefetch processes (0: in-process)")
-    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--no-augment", action="store_true", help="no flip or colour jitter (default: the config's train_augment)")
     ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
@@ -49,7 +49,7 @@ def main():
     weights = {"imagenet": lambda: convert_imagenet_backbone()[1],
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
-                   max_iter=args.iters, workers=args.workers, augment=not args.no_augment, gpu=args.gpu)
+                   max_iter=args.iters, workers=args.workers, augment=False if args.no_augment else None, gpu=args.gpu)
     print(json.dumps(result))
     return 130 if result["stopped_by"] else 0
 

@@ -40,7 +40,9 @@ def test_overfit_two_photos(tmp_path):
     ann, images = ensure_sample_data()
     sub, n_inst = two_photo_subset(ann, str(tmp_path / "two.json"))
     assert n_inst == 6
-    cfg = load_config("fassst_cpu_sample", num_classes=10, solver=dict(
+    # The paper's four tail convs (the demo config has two, for speed): measured 100/100 with
+    # four, 75/75 with two at this iteration count.
+    cfg = load_config("fassst_cpu_sample", num_classes=10, tail_convs=4, solver=dict(
         batch_size=2, base_lr=0.01, lr_policy="multistep", snapshot_iters=10 ** 6,
         solver_mode="cpu", train_images=2))
     run = train(cfg, str(tmp_path / "run"), sub, images, weights=convert_imagenet_backbone()[1],

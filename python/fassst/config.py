@@ -55,6 +55,7 @@ class FassstConfig:
     loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)
     score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
     max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
+    train_augment: bool = True       # flip + colour jitter in training (off: memorise, the demo)
     solver: SolverConfig = SolverConfig()
 
 

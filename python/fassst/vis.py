@@ -39,3 +39,21 @@ def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5, min
         cv2.putText(out, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
                     cv2.LINE_AA)
     return out
+
+
+def montage(images_rgb, cols=3, tile_height=200, gap=4):
+    """Images scaled to one height and laid out in rows of `cols` on a white sheet."""
+    if not images_rgb:
+        raise ValueError("montage: no images")
+    tiles = [cv2.resize(im, (max(1, round(im.shape[1] * tile_height / im.shape[0])), tile_height),
+                        interpolation=cv2.INTER_AREA) for im in images_rgb]
+    rows = [tiles[i:i + cols] for i in range(0, len(tiles), cols)]
+    width = max(sum(t.shape[1] for t in r) + gap * (len(r) - 1) for r in rows)
+    sheet = np.full((len(rows) * (tile_height + gap) - gap, width, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        x = 0
+        for t in row:
+            y = r * (tile_height + gap)
+            sheet[y:y + tile_height, x:x + t.shape[1]] = t
+            x += t.shape[1] + gap
+    return sheet

@@ -66,13 +66,14 @@ def _keep_rows_upto(csv_path, last_iter):
 
 
 def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
-          workers=1, augment=True, gpu=None, quiet=False, precise_bn=True):
+          workers=1, augment=None, gpu=None, quiet=False, precise_bn=True):
     """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights).
 
     A run that reaches max_iter ends with precise BN (engine/precise_bn.py): final_weights is
     then the last snapshot with exact BatchNorm statistics, `<snapshot>_precise_bn.caffemodel`.
     """
     max_iter = max_iter or cfg.solver.max_iter
+    augment = cfg.train_augment if augment is None else augment
     if not weights and not resume and cfg.freeze_backbone_bn:
         # Frozen BatchNorm with Caffe's initial statistics (mean 0, variance 0) scales every
         # activation by 1/sqrt(eps): ReLU6 saturates and no gradient passes.
