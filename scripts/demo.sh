@@ -5,7 +5,7 @@
 # Interrupted? Run it again: it resumes from the last snapshot.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh"
+FASSST_BUILD_TARGETS="${FASSST_BUILD_TARGETS:-fassst_caffe}" "$root/scripts/setup.sh"
 cd "$root"
 resume=()
 if compgen -G "results/demo/train/snapshots/*.solverstate" > /dev/null; then resume=(--resume); fi

@@ -2,7 +2,9 @@
 # Installs what FASSST-Caffe needs and builds it. Idempotent: with nothing changed, a second run
 # checks and returns in seconds (apt: dpkg-query; pip: a stamp of requirements.txt; build: make).
 # Env: FASSST_BUILD_DIR (default ./build), FASSST_CMAKE_ARGS (extra configure args, e.g.
-# "-DFASSST_CUDA=ON"), FASSST_CACHE (downloads, default ~/.cache/fassst).
+# "-DFASSST_CUDA=ON"), FASSST_CACHE (downloads, default ~/.cache/fassst), FASSST_BUILD_TARGETS
+# (default: everything; the demo asks for fassst_caffe alone: Caffe, pycaffe and the tools,
+# without the layer test binary and the nvcc check, which only the tests need).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FASSST_BUILD_DIR:-$root/build}"
@@ -42,7 +44,9 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   # shellcheck disable=SC2086
   cmake -S "$root" -B "$build" -DPYTHON_EXECUTABLE="$(command -v "$py")" ${FASSST_CMAKE_ARGS:-}
 fi
-cmake --build "$build" -j"$(nproc)"
+targets=()
+for t in ${FASSST_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j"$(nproc)" "${targets[@]}"
 
 # Let `import caffe` / `import fassst` work without PYTHONPATH. Scripts and tests also pin their
 # own tree first (scripts/_init_paths.py, tests/conftest.py), so another clone cannot shadow them.

@@ -61,19 +61,20 @@ def _python_executable():
     return own if os.path.isfile(own) else exe
 
 
-def _shutdown(stop, procs, queues):
+def _shutdown(stop, procs, queues, wait=5.0):
+    # Nothing is read from the queues here: a worker stopped while its feeder thread was writing
+    # a batch leaves half a message in the pipe, and reading it blocks forever (measured: the
+    # demo hung at exit in os.read of a 569344-byte batch). Workers never block on a full queue
+    # (their put has a timeout and they check `stop`), so setting it and waiting is enough.
     stop.set()
-    for q in queues:  # unblock workers waiting on a full queue
-        try:
-            while True:
-                q.get_nowait()
-        except Exception:
-            pass
     for p in procs:
-        p.join(timeout=2)
+        p.join(timeout=wait)
         if p.is_alive():
             p.terminate()
-            p.join(timeout=2)
+            p.join(timeout=wait)
+    for q in queues:
+        q.close()
+        q.cancel_join_thread()
 
 
 class Prefetcher:
