@@ -14,6 +14,8 @@ import tempfile
 import caffe
 from caffe.proto import caffe_pb2
 
+from fassst.net.load import caffe_net
+
 MAC_TYPES = ("Convolution", "Deconvolution", "InnerProduct")
 
 
@@ -34,12 +36,7 @@ def with_rois(net_param, num_rois):
 
 
 def _load(net_param):
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(net_param))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(net_param, caffe.TEST)
 
 
 def _macs(layer, net):

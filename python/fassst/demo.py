@@ -14,8 +14,8 @@ from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.evaluate import predict_dataset
 from fassst.engine.trainer import train
 from fassst.evaluation import report
-from fassst.vis import montage
 from fassst.inference.predictor import Predictor
+from fassst.vis import montage
 from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
 
 

@@ -1,21 +1,16 @@
 """Times a pycaffe net's forward and backward passes: warm-up, then the median of repeats."""
-import os
 import statistics
-import tempfile
 import time
 
 import caffe
+
+from fassst.net.load import caffe_net
 
 
 def net_from_spec(proto, phase=caffe.TEST):
     """caffe.Net from a NetParameter, with force_backward so every bottom gets a diff."""
     proto.force_backward = True
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, phase)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, phase)
 
 
 def time_net(net, warmup=2, repeats=10):

@@ -12,41 +12,32 @@ Caffe's BatchNorm accumulates `stat = f * stat + batch_stat` and `factor = f * f
 f = 1 from zero it holds the sum and the count, which is what it divides by at test time.
 Layers with use_global_stats (the frozen ImageNet backbone) are left as they are.
 """
-import os
-import tempfile
-
 import caffe
 import numpy as np
 from tqdm import tqdm
 
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.layer import data_layer_tops
-from fassst.net.fassst_net import build_net
+from fassst.engine.train_net import train_net_param
+from fassst.net.load import caffe_net
 
 
 def recompute_bn_stats(cfg, weights, ann, images, out_path, batches=None, seed=0, quiet=False):
     """Writes `weights` with exact-average BatchNorm statistics to out_path; returns the names
     of the BatchNorm layers it recomputed. batches: forward passes (default: two epochs' worth,
     at least 20, at most 200)."""
-    per_pass = cfg.solver.batch_size // cfg.solver.iter_size
-    opts = dict(batch_size=per_pass, seed=seed, workers=0, augment=False)
-    proto = build_net(cfg, "train", data_layer=lambda ns: data_layer_tops(ns, cfg, ann, images, **opts))
+    proto = train_net_param(cfg, ann, images, seed=seed, workers=0, augment=False)
     names = []
     for layer in proto.layer:
         if layer.type == "BatchNorm" and not layer.batch_norm_param.use_global_stats:
             layer.batch_norm_param.moving_average_fraction = 1.0
             names.append(layer.name)
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        net = caffe.Net(f.name, caffe.TRAIN, weights=weights)
-    finally:
-        os.unlink(f.name)
+    net = caffe_net(proto, caffe.TRAIN, weights=weights)
     for name in names:
         for blob in net.params[name]:
             blob.data[...] = 0
     if batches is None:
         n_images = len(CocoDataset(ann, images))
+        per_pass = cfg.solver.batch_size // cfg.solver.iter_size
         batches = int(np.clip(2 * -(-n_images // per_pass), 20, 200))
     for _ in tqdm(range(batches), desc="precise BN", unit="batch", disable=quiet):
         net.forward()

@@ -18,11 +18,10 @@ import time
 import caffe
 from tqdm import tqdm
 
-from fassst.data.layer import data_layer_tops
 from fassst.engine import loss_curve, run_dir
 from fassst.engine.caffe_log import CaffeFormatLog, caffe_log_to
 from fassst.engine.precise_bn import recompute_bn_stats
-from fassst.net.fassst_net import build_net
+from fassst.engine.train_net import train_net_param
 from fassst.net.losses import loss_weights
 from fassst.net.solver import build_solver
 
@@ -86,10 +85,8 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     start = int(state.rsplit("_iter_", 1)[1].split(".")[0]) if (state and resume) else 0
     run_dir.prepare(out_dir, cfg, dict(ann=ann, images=images, weights=weights, seed=seed,
                                        max_iter=max_iter, workers=workers, augment=augment))
-    per_pass = cfg.solver.batch_size // cfg.solver.iter_size
-    opts = dict(batch_size=per_pass, seed=seed, workers=workers, augment=augment,
-                start_batch=start * cfg.solver.iter_size)
-    net = build_net(cfg, "train", data_layer=lambda ns: data_layer_tops(ns, cfg, ann, images, **opts))
+    net = train_net_param(cfg, ann, images, seed=seed, workers=workers, augment=augment,
+                          start_batch=start * cfg.solver.iter_size)
     train_path = run_dir.write_text(out_dir, "train.prototxt", str(net))
     solver_param = build_solver(cfg, train_path, os.path.join(out_dir, "snapshots", cfg.name))
     solver_param.max_iter = max_iter

@@ -6,13 +6,13 @@ Masks are pasted back through the letterbox and thresholded at 0.5. No NMS (the 
 """
 import dataclasses
 import os
-import tempfile
 
 import caffe
 import numpy as np
 
 from fassst.data import letterbox
 from fassst.net.fassst_net import build_net
+from fassst.net.load import caffe_net
 
 
 class Predictor:
@@ -26,12 +26,7 @@ class Predictor:
         else:
             caffe.set_device(gpu)
             caffe.set_mode_gpu()
-        with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-            f.write(str(build_net(cfg, "deploy")))
-        try:
-            self.net = caffe.Net(f.name, weights, caffe.TEST)
-        finally:
-            os.unlink(f.name)
+        self.net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights)
         self.cfg, self.mask_threshold = cfg, mask_threshold
 
     def __call__(self, image_rgb):

@@ -6,8 +6,8 @@ Lc: sigmoid focal loss over all n x C class outputs, one-hot at assigned slots, 
 Ll (reading, "based on focal loss"): focal-modulated BCE on the t/l/b/r fractions, assigned
     slots only (weight 1 there, 0 elsewhere), no alpha, normalised by the weighted elements
     (4 per assigned slot, i.e. a mean per coordinate).
-Lbce (not in the paper; cfg.mask_bce_weight, 0 = off): mean per-pixel BCE on the same masks. Dice alone lets a fine-tuning run with a large learning
-    rate push every mask logit positive within ~25 iterations (a full box already scores Dice
+Lbce (not in the paper; cfg.mask_bce_weight, 0 = off): mean per-pixel BCE on the same masks.
+    Dice alone lets a fine-tuning run with a large learning rate push every mask logit positive within ~25 iterations (a full box already scores Dice
     ~0.85), after which the saturated sigmoid passes no gradient and masks stay box-shaped;
     BCE's gradient (p - g) does not vanish there (measured: docs/DESIGN.md, "Training").
 """
@@ -35,6 +35,7 @@ def losses(ns, mask_logits, loc_logits, cls_logits, targets, cfg):
             mask_logits, targets["mask_target"], ns["mask_bce/ones"],
             loss_weight=cfg.mask_bce_weight, sigmoid_focal_loss_param=dict(
                 alpha=-1, gamma=0, normalization=P.SigmoidFocalLoss.POSITIVE_WEIGHTS))
+
 
 def loss_weights(cfg):
     """{loss top name: loss_weight} of the train net, in the order the trainer logs them."""

@@ -1,0 +1,12 @@
+"""The train net with the Python data layer for a dataset: what the solver trains and what
+precise BN forwards, built the same way for both."""
+from fassst.data.layer import data_layer_tops
+from fassst.net.fassst_net import build_net
+
+
+def train_net_param(cfg, ann, images, **opts):
+    """NetParameter of cfg's train net reading `ann`/`images`; opts are the data layer's
+    (seed, workers, augment, start_batch, ...). One pass holds batch_size / iter_size images."""
+    per_pass = cfg.solver.batch_size // cfg.solver.iter_size
+    return build_net(cfg, "train", data_layer=lambda ns: data_layer_tops(
+        ns, cfg, ann, images, batch_size=per_pass, **opts))
