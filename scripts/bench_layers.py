@@ -3,15 +3,21 @@
 
 Each case is a small net (Input layers + the layer) timed through pycaffe: median of --repeats
 runs after warm-up. A benchmark, not a test: it prints numbers and asserts nothing.
+
+Where pycaffe cannot run (an edge board, a GPU box with another Python), --export DIR writes each
+case as a net for Caffe's own tool; run `caffe time -model DIR/NAME.prototxt [-gpu 0] 2> DIR/NAME.log`
+there, bring the logs back, and --from-logs DIR prints the same table from them.
 """
 import argparse
 import json
 import os
 import platform
+import sys
 
 import _init_paths  # noqa: F401
 
 import caffe
+from fassst.bench import caffe_time
 from fassst.bench.cases import CASES
 from fassst.bench.timing import net_from_spec, time_net
 
@@ -22,7 +28,13 @@ def main():
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
     ap.add_argument("--only", default="", help="run only cases whose name contains this text")
     ap.add_argument("--json", help="also write the rows to this file")
+    ap.add_argument("--export", metavar="DIR", help="write the cases as `caffe time` nets and stop")
+    ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
     args = ap.parse_args()
+    if args.export:
+        return export(args.export)
+    if args.from_logs:
+        return from_logs(args.from_logs)
     if args.gpu is None:
         caffe.set_mode_cpu()
         device = f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
@@ -43,6 +55,43 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(device=device, rows=rows), f, indent=2)
+
+
+def _slug(index, name):
+    return f"{index:02d}_" + "".join(c if c.isalnum() else "_" for c in name.split(" ")[0])
+
+
+def export(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    index = {}
+    for i, (name, build, _) in enumerate(CASES):
+        proto = build()
+        slug = _slug(i, name)
+        with open(os.path.join(out_dir, slug + ".prototxt"), "w") as f:
+            f.write(str(caffe_time.for_caffe_time(proto)))
+        index[slug] = dict(case=name, layers=caffe_time.timed_layers(proto))
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(index, f, indent=2)
+    print(f"wrote {len(index)} nets to {out_dir}; time each with\n"
+          f"  caffe time -model {out_dir}/NAME.prototxt -iterations 20 [-gpu 0] 2> {out_dir}/NAME.log")
+
+
+def from_logs(log_dir):
+    with open(os.path.join(log_dir, "cases.json")) as f:
+        index = json.load(f)
+    print("| layer (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|")
+    for slug, case in index.items():
+        log = os.path.join(log_dir, slug + ".log")
+        if not os.path.exists(log):
+            sys.exit(f"{log}: missing; run `caffe time -model {log_dir}/{slug}.prototxt ... 2> {log}`")
+        with open(log) as f:
+            times = caffe_time.parse_log(f.read())
+        missing = [name for name in case["layers"] if name not in times]
+        if missing:
+            sys.exit(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
+        fwd = sum(times[name][0] for name in case["layers"])
+        bwd = sum(times[name][1] for name in case["layers"])
+        print(f"| {case['case']} | {fwd:.3f} | {bwd:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""The benchmark cases as nets for Caffe's own `caffe time` tool, and its log read back.
+
+Why: on a machine with only the `caffe` binary (an edge board, or a GPU box whose Python cannot
+load this build's pycaffe) the layers are still timed the same way. `caffe time` cannot be fed
+arrays, so each Input becomes stock layers that draw the same distributions the pycaffe fillers
+use (`layer_cases.fill`, `rff_cases.fill`): Gaussian features, binary targets with 10 % ones,
+ROIs of 8 px to 30 % of the image inside it.
+"""
+import re
+
+from caffe.proto import caffe_pb2
+
+from fassst.bench.layer_cases import SIZE
+
+_LINE = re.compile(r"\]\s+(\S+)\s+(forward|backward): ([0-9.]+) ms")
+
+
+def _dummy(top, dims, filler):
+    layer = caffe_pb2.LayerParameter(name=top, type="DummyData", top=[top])
+    layer.dummy_data_param.shape.add().dim.extend(dims)
+    layer.dummy_data_param.data_filler.add().CopyFrom(filler)
+    return layer
+
+
+def _filler(kind, **kw):
+    return caffe_pb2.FillerParameter(type=kind, **kw)
+
+
+def _rois(top, count):
+    xy, wh, x2y2, idx = (f"{top}_{s}" for s in ("xy", "wh", "x2y2", "idx"))
+    add = caffe_pb2.LayerParameter(name=x2y2, type="Eltwise", bottom=[xy, wh], top=[x2y2])
+    cat = caffe_pb2.LayerParameter(name=top, type="Concat", bottom=[idx, xy, x2y2], top=[top])
+    cat.concat_param.axis = 1
+    return [_dummy(xy, [count, 2], _filler("uniform", min=0, max=SIZE * 0.7)),
+            _dummy(wh, [count, 2], _filler("uniform", min=8, max=SIZE * 0.3)),
+            add, _dummy(idx, [count, 1], _filler("constant", value=0)), cat]
+
+
+def _binary(top, dims):
+    # Threshold would be exact but has no backward, and `caffe time` calls every layer's;
+    # sigmoid(1000 (u - 0.9)) is 0 or 1 except on a sliver of width 0.01.
+    u, scaled = f"{top}_u", f"{top}_scaled"
+    power = caffe_pb2.LayerParameter(name=scaled, type="Power", bottom=[u], top=[scaled])
+    power.power_param.scale, power.power_param.shift = 1000, -900
+    sig = caffe_pb2.LayerParameter(name=top, type="Sigmoid", bottom=[scaled], top=[top])
+    return [_dummy(u, dims, _filler("uniform", min=0, max=1)), power, sig]
+
+
+def _random_input(top, dims):
+    if top == "rois":
+        return _rois(top, dims[0])
+    if top == "target":
+        return _binary(top, dims)
+    return [_dummy(top, dims, _filler("gaussian", std=1))]
+
+
+def for_caffe_time(proto):
+    """The case's NetParameter with every Input replaced by random stock-layer inputs."""
+    out = caffe_pb2.NetParameter(name=proto.name or "bench", force_backward=True)
+    for layer in proto.layer:
+        if layer.type != "Input":
+            out.layer.add().CopyFrom(layer)
+            continue
+        for top, shape in zip(layer.top, layer.input_param.shape):
+            out.layer.extend(_random_input(top, list(shape.dim)))
+    return out
+
+
+def timed_layers(proto):
+    """Names of the layers a case times: all but its inputs."""
+    return [layer.name for layer in proto.layer if layer.type != "Input"]
+
+
+def parse_log(text):
+    """{layer: [forward ms, backward ms]} from `caffe time`'s per-layer average lines."""
+    times = {}
+    for name, direction, ms in _LINE.findall(text):
+        times.setdefault(name, [0.0, 0.0])[direction == "backward"] = float(ms)
+    return times
