@@ -41,8 +41,9 @@ def test_overfit_two_photos(tmp_path):
     sub, n_inst = two_photo_subset(ann, str(tmp_path / "two.json"))
     assert n_inst == 6
     # The paper's four tail convs (the demo config has two, for speed): measured 100/100 with
-    # four, 75/75 with two at this iteration count.
-    cfg = load_config("fassst_cpu_sample", num_classes=10, tail_convs=4, solver=dict(
+    # four, 75/75 with two at this iteration count. 16 slots (4 x 4), as measured: two photos
+    # of three instances need no more.
+    cfg = load_config("fassst_cpu_sample", num_classes=10, tail_convs=4, num_slots=16, solver=dict(
         batch_size=2, base_lr=0.01, lr_policy="multistep", snapshot_iters=10 ** 6,
         solver_mode="cpu", train_images=2))
     run = train(cfg, str(tmp_path / "run"), sub, images, weights=convert_imagenet_backbone()[1],

@@ -66,6 +66,8 @@ def test_sigterm_snapshots_and_resume_matches_uninterrupted(straight_run, tmp_pa
                                        f"fassst_cpu_sample_iter_{stopped}.solverstate"))
     res = _train(tmp_path)  # without --resume: refuses, loses nothing
     assert res.returncode != 0 and "--resume" in res.stderr
+    res = _train(tmp_path, "--resume", "--seed", "4")  # another experiment: refuses, names it
+    assert res.returncode != 0 and "run.seed" in res.stderr
     res = _train(tmp_path, "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     assert [int(r["iter"]) for r in _rows(tmp_path)] == list(range(1, ITERS + 1))

