@@ -2,11 +2,13 @@
 """The main job: fine-tune the CPU config on the sample data and evaluate it (see demo.sh)."""
 import argparse
 import os
+import sys
 
 os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log goes to the run's train.log
 import _init_paths  # noqa: F401,E402
 
 from fassst.demo import run_demo
+from fassst.engine.run_dir import RunDirConflict
 
 
 def main():
@@ -17,7 +19,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     args = ap.parse_args()
-    run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
+    try:
+        run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
+    except RunDirConflict as e:
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from fassst.data.sample_data import ensure_sample_data
 from fassst.evaluation.coco_evaluator import instances_to_results
 from fassst.inference import media
 from fassst.inference.predictor import Predictor
-from fassst.vis import overlay
+from fassst.vis import READABLE_MIN_SIDE, overlay
 
 
 def main():
@@ -66,7 +66,7 @@ def main():
         for k, (name, image) in enumerate(media.iter_images(args.input), start=1):
             inst = predict(image)
             pic = overlay(image, inst["boxes"], inst["scores"], inst["labels"], inst["masks"],
-                          data.class_names, min_score=args.draw_threshold)
+                          data.class_names, min_score=args.draw_threshold, min_side=READABLE_MIN_SIDE)
             cv2.imwrite(os.path.join(args.out, os.path.splitext(name)[0] + ".png"),
                         cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
             results += instances_to_results(ids.get(name, k), inst, data.category_ids, image.shape[:2])

@@ -15,8 +15,8 @@ def test_resume_check_names_the_differences(tmp_path):
     run_dir.prepare(str(tmp_path), cfg, settings)
     run_dir.check_resumable(str(tmp_path), cfg, settings)
     run_dir.check_resumable(str(tmp_path), cfg, dict(settings, max_iter=200, workers=4))
-    with pytest.raises(ValueError, match=r"config\.input_size.*run\.seed"):
+    with pytest.raises(run_dir.RunDirConflict, match=r"config\.input_size.*run\.seed"):
         run_dir.check_resumable(str(tmp_path), dataclasses.replace(cfg, input_size=320),
                                 dict(settings, seed=1))
-    with pytest.raises(ValueError, match=r"config.json: .*run\.ann"):
+    with pytest.raises(run_dir.RunDirConflict, match=r"config.json: .*run\.ann"):
         run_dir.check_resumable(str(tmp_path), cfg, dict(settings, ann="b.json"))

@@ -24,6 +24,18 @@ def test_overlay_tints_masks_above_the_threshold_only():
     assert (image == 100).all()                  # the input is not drawn on
 
 
+def test_small_image_is_drawn_enlarged_with_its_instances_in_place():
+    image = np.full((60, 80, 3), 100, np.uint8)
+    boxes, masks = _instances()
+    out = overlay(image, boxes, [0.9, 0.9], [0, 1], masks, ["a", "b"], min_side=128)
+    assert out.shape == (180, 240, 3)            # factor ceil(128 / 60) = 3
+    assert (out[3 * 20, 3 * 20] != 100).any()    # mask 0 moved with the enlargement
+    assert (out[3 * 45 + 1, 3 * 60 + 1] != 100).any()
+    assert (out[3 * 32, 3 * 38] == 100).all()    # between the two instances: untouched
+    same = overlay(image, boxes, [0.9, 0.9], [0, 1], masks, ["a", "b"], min_side=60)
+    assert same.shape == image.shape             # big enough: drawn as is
+
+
 def test_montage_places_tiles_in_rows_at_one_height():
     red = np.zeros((50, 100, 3), np.uint8); red[..., 0] = 255
     green = np.zeros((100, 100, 3), np.uint8); green[..., 1] = 255

@@ -3,6 +3,9 @@ import cv2
 import numpy as np
 
 
+READABLE_MIN_SIDE = 384  # overlays of smaller still images are drawn enlarged (overlay())
+
+
 def colour(i):
     """A stable, distinct RGB colour per index (golden-ratio hue steps)."""
     hue = int((i * 0.618033988749895 % 1.0) * 179)
@@ -10,15 +13,23 @@ def colour(i):
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5, min_score=0.3):
+def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5, min_score=0.3,
+            min_side=0):
     """image (H, W, 3) uint8 RGB; boxes (K, 4) xyxy; masks (K, H, W) bool -> RGB uint8.
 
     Draws the instances scoring at least min_score: evaluation keeps every detection down to
-    the decoder's threshold (AP needs the low ones), but a picture of them is unreadable."""
-    out = image_rgb.copy()
+    the decoder's threshold (AP needs the low ones), but a picture of them is unreadable.
+    An image whose shorter side is below min_side (a microscopy tile) is drawn enlarged by a
+    whole factor, pixels kept square, so that labels and outlines stay legible."""
     keep = np.flatnonzero(np.asarray(scores, np.float32) >= min_score)
     boxes, scores, labels = (np.asarray(a)[keep] for a in (boxes, scores, labels))
     masks = [masks[k] for k in keep]
+    f = -(-min_side // min(image_rgb.shape[:2])) if min_side else 1
+    if f > 1:
+        image_rgb = np.repeat(np.repeat(image_rgb, f, axis=0), f, axis=1)
+        masks = [np.repeat(np.repeat(m, f, axis=0), f, axis=1) for m in masks]
+        boxes = np.asarray(boxes, np.float32) * f
+    out = image_rgb.copy()
     order = np.argsort(-np.asarray([m.sum() for m in masks])) if len(masks) else []
     for k in order:  # big masks first, so small ones stay visible on top
         c = np.array(colour(int(labels[k]) * 7 + k), np.float32)

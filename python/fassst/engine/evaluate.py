@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from fassst.data.coco_dataset import CocoDataset
 from fassst.evaluation.coco_evaluator import COCOEvaluator
-from fassst.vis import overlay
+from fassst.vis import READABLE_MIN_SIDE, overlay
 
 
 def predict_dataset(predictor, ann, images, overlay_dir=None, quiet=False):
@@ -24,7 +24,7 @@ def predict_dataset(predictor, ann, images, overlay_dir=None, quiet=False):
         evaluator.process(sample.image_id, inst)
         if overlay_dir:
             pic = overlay(sample.image, inst["boxes"], inst["scores"], inst["labels"],
-                          inst["masks"], dataset.class_names)
+                          inst["masks"], dataset.class_names, min_side=READABLE_MIN_SIDE)
             stem = os.path.splitext(os.path.basename(sample.path))[0]
             cv2.imwrite(os.path.join(overlay_dir, stem + ".png"), cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
     return evaluator

@@ -30,13 +30,17 @@ def prepare(out_dir, cfg, extra=None):
         f.write(git_revision() + "\n")
 
 
+class RunDirConflict(Exception):
+    """The output folder holds a run that this one must not continue or overwrite."""
+
+
 # Run settings that may change between a run and its resumption: the schedule's end (train on),
 # the worker count (batches depend only on the seed and the batch index).
 _MAY_CHANGE_ON_RESUME = ("max_iter", "workers")
 
 
 def check_resumable(out_dir, cfg, extra=None):
-    """Raises ValueError naming the differences when out_dir's run was started with another
+    """Raises RunDirConflict naming the differences when out_dir's run was started with another
     config or data: its snapshots would silently continue a different experiment."""
     path = os.path.join(out_dir, "config.json")
     if not os.path.isfile(path):
@@ -49,7 +53,7 @@ def check_resumable(out_dir, cfg, extra=None):
     diffs += [f"run.{k}" for k in sorted(set(saved.get("run", {})) | set(now["run"]))
               if k not in _MAY_CHANGE_ON_RESUME and saved.get("run", {}).get(k) != now["run"].get(k)]
     if diffs:
-        raise ValueError(f"{path}: this run was started with different settings ({', '.join(diffs)}); "
+        raise RunDirConflict(f"{path}: this run was started with different settings ({', '.join(diffs)}); "
                          f"resuming would mix two experiments. Use another --out, or delete "
                          f"{out_dir} to start again")
 
