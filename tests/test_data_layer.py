@@ -96,6 +96,7 @@ def test_tops_and_targets_agree(tmp_path, sample):
     c = layer.epoch_counts[0]
     assert layer.logged_epochs == [0]
     assert c["images"] == 14 and c["instances"] == 73 and c["skipped_images"] == 0
+    assert layer.num_images == 14
     assert c["assigned"] + c["dropped_no_cell"] == c["instances"]
     assert c["dropped_no_cell"] >= 19 - 16  # the crowded VOC photo alone has 19 for 16 slots
 

@@ -59,6 +59,7 @@ class FassstDataLayer(caffe.Layer):
         # Batch 0 is waited for here, so that a bad setting or data set (class count, the first
         # unreadable image) fails at net construction, also with worker processes.
         self._next = next(self._batches)
+        self.num_images = self._next.dataset_size  # for callers that size passes by epochs
         b, n, c, side = s["batch_size"], s["num_slots"], s["num_classes"], s["input_size"]
         m = roi_sides(s["roi_size"])[3]
         r = max(len(self._next.gt_rois), 1)

@@ -41,6 +41,7 @@ class Batch(NamedTuple):
     mask_target: np.ndarray  # (R, 1, M, M) float32
     counts: Dict[int, Counter]  # epoch -> COUNT_KEYS counts of this batch's images
     epochs_done: int         # epochs whose every image is in batches 0..k
+    dataset_size: int        # images per epoch
 
 
 class BatchMaker:
@@ -131,4 +132,4 @@ class BatchMaker:
         return Batch(np.stack(images), np.stack(cls), np.stack(loc), np.stack(weight),
                      np.concatenate(rois).astype(np.float32).reshape(-1, 5),
                      np.concatenate(masks).reshape(-1, 1, self.mask_size, self.mask_size),
-                     counts, (k + 1) * b // n)
+                     counts, (k + 1) * b // n, n)

@@ -16,7 +16,6 @@ import caffe
 import numpy as np
 from tqdm import tqdm
 
-from fassst.data.coco_dataset import CocoDataset
 from fassst.engine.train_net import train_net_param
 from fassst.net.load import caffe_net
 
@@ -36,7 +35,8 @@ def recompute_bn_stats(cfg, weights, ann, images, out_path, batches=None, seed=0
         for blob in net.params[name]:
             blob.data[...] = 0
     if batches is None:
-        n_images = len(CocoDataset(ann, images))
+        data = next(layer for layer in net.layers if layer.type == "Python")
+        n_images = data.num_images  # the data layer has the set loaded already
         per_pass = cfg.solver.batch_size // cfg.solver.iter_size
         batches = int(np.clip(2 * -(-n_images // per_pass), 20, 200))
     for _ in tqdm(range(batches), desc="precise BN", unit="batch", disable=quiet):
