@@ -57,41 +57,20 @@ def main():
             json.dump(dict(device=device, rows=rows), f, indent=2)
 
 
-def _slug(index, name):
-    return f"{index:02d}_" + "".join(c if c.isalnum() else "_" for c in name.split(" ")[0])
-
-
 def export(out_dir):
-    os.makedirs(out_dir, exist_ok=True)
-    index = {}
-    for i, (name, build, _) in enumerate(CASES):
-        proto = build()
-        slug = _slug(i, name)
-        with open(os.path.join(out_dir, slug + ".prototxt"), "w") as f:
-            f.write(str(caffe_time.for_caffe_time(proto)))
-        index[slug] = dict(case=name, layers=caffe_time.timed_layers(proto))
-    with open(os.path.join(out_dir, "cases.json"), "w") as f:
-        json.dump(index, f, indent=2)
-    print(f"wrote {len(index)} nets to {out_dir}; time each with\n"
+    count = caffe_time.write_cases(CASES, out_dir)
+    print(f"wrote {count} nets to {out_dir}; time each with\n"
           f"  caffe time -model {out_dir}/NAME.prototxt -iterations 20 [-gpu 0] 2> {out_dir}/NAME.log")
 
 
 def from_logs(log_dir):
-    with open(os.path.join(log_dir, "cases.json")) as f:
-        index = json.load(f)
+    try:
+        rows = caffe_time.rows_from_logs(log_dir)
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: {e}")
     print("| layer (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|")
-    for slug, case in index.items():
-        log = os.path.join(log_dir, slug + ".log")
-        if not os.path.exists(log):
-            sys.exit(f"{log}: missing; run `caffe time -model {log_dir}/{slug}.prototxt ... 2> {log}`")
-        with open(log) as f:
-            times = caffe_time.parse_log(f.read())
-        missing = [name for name in case["layers"] if name not in times]
-        if missing:
-            sys.exit(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
-        fwd = sum(times[name][0] for name in case["layers"])
-        bwd = sum(times[name][1] for name in case["layers"])
-        print(f"| {case['case']} | {fwd:.3f} | {bwd:.3f} |")
+    for name, fwd, bwd in rows:
+        print(f"| {name} | {fwd:.3f} | {bwd:.3f} |")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ class SolverConfig:
     init_from: str = "imagenet"  # "imagenet" (backbone) or a config name whose snapshot seeds it
 
     @property
+    def images_per_pass(self):
+        """Images in one forward/backward pass: an update's batch split over iter_size passes."""
+        return self.batch_size // self.iter_size
+
+    @property
     def max_iter(self):
         return int(round(self.epochs * self.train_images / self.batch_size))
 

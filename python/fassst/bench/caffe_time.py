@@ -6,6 +6,8 @@ arrays, so each Input becomes stock layers that draw the same distributions the 
 use (`layer_cases.fill`, `rff_cases.fill`): Gaussian features, binary targets with 10 % ones,
 ROIs of 8 px to 30 % of the image inside it.
 """
+import json
+import os
 import re
 
 from caffe.proto import caffe_pb2
@@ -77,3 +79,44 @@ def parse_log(text):
     for name, direction, ms in _LINE.findall(text):
         times.setdefault(name, [0.0, 0.0])[direction == "backward"] = float(ms)
     return times
+
+
+def _slug(index, name):
+    return f"{index:02d}_" + "".join(c if c.isalnum() else "_" for c in name.split(" ")[0])
+
+
+def write_cases(cases, out_dir):
+    """Writes out_dir/NN_<layer>.prototxt per (name, build, fill) case and cases.json, which
+    names each file's case and timed layers; returns the number of cases."""
+    os.makedirs(out_dir, exist_ok=True)
+    index = {}
+    for i, (name, build, _) in enumerate(cases):
+        proto = build()
+        slug = _slug(i, name)
+        with open(os.path.join(out_dir, slug + ".prototxt"), "w") as f:
+            f.write(str(for_caffe_time(proto)))
+        index[slug] = dict(case=name, layers=timed_layers(proto))
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(index, f, indent=2)
+    return len(index)
+
+
+def rows_from_logs(log_dir):
+    """[(case, forward ms, backward ms)] from the NN_<layer>.log files `caffe time` wrote beside
+    write_cases' nets; a case's time is the sum over its timed layers."""
+    with open(os.path.join(log_dir, "cases.json")) as f:
+        index = json.load(f)
+    rows = []
+    for slug, case in index.items():
+        log = os.path.join(log_dir, slug + ".log")
+        if not os.path.exists(log):
+            raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
+                                    f"{log_dir}/{slug}.prototxt ... 2> {log}`")
+        with open(log) as f:
+            times = parse_log(f.read())
+        missing = [name for name in case["layers"] if name not in times]
+        if missing:
+            raise ValueError(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
+        rows.append((case["case"], sum(times[n][0] for n in case["layers"]),
+                     sum(times[n][1] for n in case["layers"])))
+    return rows

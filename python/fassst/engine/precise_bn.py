@@ -37,8 +37,7 @@ def recompute_bn_stats(cfg, weights, ann, images, out_path, batches=None, seed=0
     if batches is None:
         data = next(layer for layer in net.layers if layer.type == "Python")
         n_images = data.num_images  # the data layer has the set loaded already
-        per_pass = cfg.solver.batch_size // cfg.solver.iter_size
-        batches = int(np.clip(2 * -(-n_images // per_pass), 20, 200))
+        batches = int(np.clip(2 * -(-n_images // cfg.solver.images_per_pass), 20, 200))
     for _ in tqdm(range(batches), desc="precise BN", unit="batch", disable=quiet):
         net.forward()
     empty = [name for name in names if net.params[name][2].data[0] == 0]

@@ -25,7 +25,7 @@ def prepare(out_dir, cfg, extra=None):
     """Creates out_dir/{snapshots}, writes config.json (+ extra run settings) and git_rev.txt."""
     os.makedirs(os.path.join(out_dir, "snapshots"), exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(dict(config=to_dict(cfg), run=extra or {}), f, indent=2)
+        json.dump(_record(cfg, extra), f, indent=2)
     with open(os.path.join(out_dir, "git_rev.txt"), "w") as f:
         f.write(git_revision() + "\n")
 
@@ -39,6 +39,11 @@ class RunDirConflict(Exception):
 _MAY_CHANGE_ON_RESUME = ("max_iter", "workers")
 
 
+def _record(cfg, extra):
+    """What config.json holds, as JSON values (tuples as lists, so a read-back compares equal)."""
+    return json.loads(json.dumps(dict(config=to_dict(cfg), run=extra or {})))
+
+
 def check_resumable(out_dir, cfg, extra=None):
     """Raises RunDirConflict naming the differences when out_dir's run was started with another
     config or data: its snapshots would silently continue a different experiment."""
@@ -47,15 +52,16 @@ def check_resumable(out_dir, cfg, extra=None):
         return
     with open(path) as f:
         saved = json.load(f)
-    now = json.loads(json.dumps(dict(config=to_dict(cfg), run=extra or {})))  # tuples -> lists
-    diffs = [f"config.{k}" for k in sorted(set(saved["config"]) | set(now["config"]))
-             if saved["config"].get(k) != now["config"].get(k)]
-    diffs += [f"run.{k}" for k in sorted(set(saved.get("run", {})) | set(now["run"]))
-              if k not in _MAY_CHANGE_ON_RESUME and saved.get("run", {}).get(k) != now["run"].get(k)]
+    now = _record(cfg, extra)
+    diffs = []
+    for part, free in (("config", ()), ("run", _MAY_CHANGE_ON_RESUME)):
+        old, new = saved.get(part, {}), now[part]
+        diffs += [f"{part}.{k}" for k in sorted(set(old) | set(new))
+                  if k not in free and old.get(k) != new.get(k)]
     if diffs:
-        raise RunDirConflict(f"{path}: this run was started with different settings ({', '.join(diffs)}); "
-                         f"resuming would mix two experiments. Use another --out, or delete "
-                         f"{out_dir} to start again")
+        raise RunDirConflict(f"{path}: this run was started with different settings "
+                             f"({', '.join(diffs)}); resuming would mix two experiments. Use "
+                             f"another --out, or delete {out_dir} to start again")
 
 
 def write_text(out_dir, name, text):

@@ -6,7 +6,6 @@ from fassst.net.fassst_net import build_net
 
 def train_net_param(cfg, ann, images, **opts):
     """NetParameter of cfg's train net reading `ann`/`images`; opts are the data layer's
-    (seed, workers, augment, start_batch, ...). One pass holds batch_size / iter_size images."""
-    per_pass = cfg.solver.batch_size // cfg.solver.iter_size
+    (seed, workers, augment, start_batch, ...)."""
     return build_net(cfg, "train", data_layer=lambda ns: data_layer_tops(
-        ns, cfg, ann, images, batch_size=per_pass, **opts))
+        ns, cfg, ann, images, batch_size=cfg.solver.images_per_pass, **opts))

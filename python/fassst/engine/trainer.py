@@ -80,8 +80,9 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                          f"ImageNet weights (--weights imagenet) or set freeze_backbone_bn false")
     state = run_dir.newest_solverstate(out_dir)
     if state and not resume:
-        raise run_dir.RunDirConflict(f"{out_dir} already has snapshots ({os.path.basename(state)}): "
-                              f"pass --resume to continue it, or choose another --out")
+        raise run_dir.RunDirConflict(f"{out_dir} already has snapshots "
+                                     f"({os.path.basename(state)}): pass --resume to continue "
+                                     f"it, or choose another --out")
     start = int(state.rsplit("_iter_", 1)[1].split(".")[0]) if (state and resume) else 0
     settings = dict(ann=ann, images=images, weights=weights, seed=seed, max_iter=max_iter,
                     workers=workers, augment=augment)

@@ -45,7 +45,7 @@ def build_net(cfg, phase, batch_size=None, data_layer=None):
     grid_side(cfg.num_slots)
     ns = caffe.NetSpec()
     if phase == "train":
-        batch = batch_size or cfg.solver.batch_size // cfg.solver.iter_size
+        batch = batch_size or cfg.solver.images_per_pass
         if data_layer is not None:
             tops = data_layer(ns)
         else:

@@ -7,9 +7,10 @@ Ll (reading, "based on focal loss"): focal-modulated BCE on the t/l/b/r fraction
     slots only (weight 1 there, 0 elsewhere), no alpha, normalised by the weighted elements
     (4 per assigned slot, i.e. a mean per coordinate).
 Lbce (not in the paper; cfg.mask_bce_weight, 0 = off): mean per-pixel BCE on the same masks.
-    Dice alone lets a fine-tuning run with a large learning rate push every mask logit positive within ~25 iterations (a full box already scores Dice
-    ~0.85), after which the saturated sigmoid passes no gradient and masks stay box-shaped;
-    BCE's gradient (p - g) does not vanish there (measured: docs/DESIGN.md, "Training").
+    Dice alone lets a fine-tuning run with a large learning rate push every mask logit positive
+    within ~25 iterations (a full box already scores Dice ~0.85), after which the saturated
+    sigmoid passes no gradient and masks stay box-shaped; BCE's gradient (p - g) does not vanish
+    there (measured: docs/DESIGN.md, "Training").
 """
 from caffe import layers as L
 from caffe import params as P
