@@ -9,6 +9,7 @@ import _init_paths  # noqa: F401,E402
 
 from fassst.demo import run_demo
 from fassst.engine.run_dir import RunDirConflict
+from fassst.engine.trainer import TrainingDiverged
 
 
 def main():
@@ -21,7 +22,7 @@ def main():
     args = ap.parse_args()
     try:
         run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
-    except RunDirConflict as e:
+    except (RunDirConflict, TrainingDiverged) as e:
         sys.exit(f"error: {e}")
 
 

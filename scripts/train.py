@@ -20,7 +20,7 @@ from fassst.config import load_config  # noqa: E402
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.run_dir import RunDirConflict
-from fassst.engine.trainer import train
+from fassst.engine.trainer import TrainingDiverged, train
 from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
 
 
@@ -53,7 +53,7 @@ def main():
         result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
                        max_iter=args.iters, workers=args.workers,
                        augment=False if args.no_augment else None, gpu=args.gpu)
-    except RunDirConflict as e:
+    except (RunDirConflict, TrainingDiverged) as e:
         sys.exit(f"error: {e}")
     print(json.dumps(result))
     return 130 if result["stopped_by"] else 0

@@ -39,6 +39,13 @@ def test_unknown_config_key_is_named(tmp_path):
         load_config(str(bad))
 
 
+def test_freeze_iam_bn_at_must_be_a_fraction(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "bad", "solver": {"freeze_iam_bn_at": 1.5}}')
+    with pytest.raises(ValueError, match="freeze_iam_bn_at"):
+        load_config(str(bad))
+
+
 @pytest.mark.parametrize("backbone", sorted(geometry.BACKBONE_STAGES))
 @pytest.mark.parametrize("n", [16, 25, 36, 49, 64, 81])
 def test_slot_grid_for_paper_ns(n, backbone):

@@ -26,6 +26,10 @@ class SolverConfig:
     snapshot_iters: int = 10000
     solver_mode: str = "gpu"     # what `caffe train` uses; pycaffe runners choose their own
     init_from: str = "imagenet"  # "imagenet" (backbone) or a config name whose snapshot seeds it
+    # From this fraction of max_iter on, the IAM's BatchNorm trains with fixed statistics
+    # (precise BN at that iteration; engine/trainer.py); 0 = never. For tiny batches: the IAM
+    # normalises S x S maps, so 2 images give it 2 S^2 values per channel (docs/DESIGN.md).
+    freeze_iam_bn_at: float = 0.0
 
     @property
     def images_per_pass(self):
@@ -101,6 +105,9 @@ def validate(cfg):
         raise ValueError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
     if cfg.backbone not in ("mobilenet_v2", "resnet50_fpn"):
         raise ValueError(f"{cfg.name}: backbone must be mobilenet_v2 or resnet50_fpn, got {cfg.backbone}")
+    if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
+        raise ValueError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
+                         f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
     if cfg.input_size % 32:
         raise ValueError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
 

@@ -37,9 +37,11 @@ def _inputs(ns, names, shapes):
     return [ns[name] for name in names]
 
 
-def build_net(cfg, phase, batch_size=None, data_layer=None):
+def build_net(cfg, phase, batch_size=None, data_layer=None, iam_bn_frozen=False):
     """NetParameter for `phase`. batch_size defaults to the solver's per-iteration share
-    (train) or 1 (test/deploy). data_layer: optional callable(ns) -> dict of TRAIN_TOPS tops."""
+    (train) or 1 (test/deploy). data_layer: optional callable(ns) -> dict of TRAIN_TOPS tops.
+    iam_bn_frozen: the train net's IAM BatchNorm uses its stored statistics (the second stage
+    of a run with solver.freeze_iam_bn_at, engine/trainer.py); test and deploy always do."""
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     grid_side(cfg.num_slots)
@@ -55,7 +57,7 @@ def build_net(cfg, phase, batch_size=None, data_layer=None):
         data = _inputs(ns, ["data"], [(batch_size or 1, 3, cfg.input_size, cfg.input_size)])[0]
 
     stages = backbone_lib.stages(ns, data, cfg, phase)
-    iam_map = iam(ns, stages[cfg.head_depth], cfg, phase)
+    iam_map = iam(ns, stages[cfg.head_depth], cfg, "frozen" if iam_bn_frozen else phase)
     levels = pyramid(ns, stages, cfg, phase)
 
     if phase == "train":

@@ -13,7 +13,8 @@ from fassst.net.geometry import iam_plan
 
 
 def iam(ns, bottom, cfg, phase):
-    """Returns the IAM output map (N, 4 + C, S, S); slot = y * S + x."""
+    """Returns the IAM output map (N, 4 + C, S, S); slot = y * S + x. phase: "train" normalises
+    with batch statistics, anything else ("test", "deploy", "frozen") with the stored ones."""
     downs, pool_kernel, pool_stride = iam_plan(cfg.input_size, cfg.head_depth, cfg.num_slots,
                                                  cfg.backbone)
     top = bottom
