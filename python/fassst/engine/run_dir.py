@@ -71,6 +71,26 @@ def write_text(out_dir, name, text):
     return path
 
 
+def snapshot_prefix(out_dir, cfg):
+    """The solver's snapshot_prefix: Caffe appends `_iter_<N>.caffemodel` / `.solverstate`."""
+    return os.path.join(out_dir, "snapshots", cfg.name)
+
+
+def snapshot_path(out_dir, cfg, it, ext):
+    """The file Caffe writes for iteration `it`; ext "caffemodel" or "solverstate"."""
+    return f"{snapshot_prefix(out_dir, cfg)}_iter_{it}.{ext}"
+
+
+def snapshot_iter(path):
+    """The iteration in a snapshot file's name."""
+    return int(os.path.basename(path).rsplit("_iter_", 1)[1].split(".")[0])
+
+
+def precise_bn_path(model):
+    """Where precise BN writes the weights of snapshot `model` with exact statistics."""
+    return model.replace(".caffemodel", "_precise_bn.caffemodel")
+
+
 def newest_solverstate(out_dir):
     """Path of the highest-iteration .solverstate under out_dir/snapshots, or None."""
     snap = os.path.join(out_dir, "snapshots")
@@ -79,5 +99,4 @@ def newest_solverstate(out_dir):
     states = [f for f in os.listdir(snap) if f.endswith(".solverstate")]
     if not states:
         return None
-    it = lambda f: int(f.rsplit("_iter_", 1)[1].split(".")[0])
-    return os.path.join(snap, max(states, key=it))
+    return os.path.join(snap, max(states, key=snapshot_iter))

@@ -73,10 +73,6 @@ def freeze_iter(cfg, max_iter):
     return max(1, int(max_iter * f)) if f > 0 else None
 
 
-def _snapshot_path(out_dir, cfg, it, ext):
-    return os.path.join(out_dir, "snapshots", f"{cfg.name}_iter_{it}.{ext}")
-
-
 def _keep_rows_upto(csv_path, last_iter):
     """Drops loss rows past the restored iteration (a run killed without a snapshot wrote them)."""
     if not os.path.isfile(csv_path):
@@ -107,7 +103,7 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
         raise run_dir.RunDirConflict(f"{out_dir} already has snapshots "
                                      f"({os.path.basename(state)}): pass --resume to continue "
                                      f"it, or choose another --out")
-    start = int(state.rsplit("_iter_", 1)[1].split(".")[0]) if (state and resume) else 0
+    start = run_dir.snapshot_iter(state) if (state and resume) else 0
     settings = dict(ann=ann, images=images, weights=weights, seed=seed, max_iter=max_iter,
                     workers=workers, augment=augment)
     if start:
@@ -122,17 +118,21 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                               start_batch=at_iter * cfg.solver.iter_size, iam_bn_frozen=iam_bn_frozen)
         suffix = "_iam_bn_frozen" if iam_bn_frozen else ""
         train_path = run_dir.write_text(out_dir, f"train{suffix}.prototxt", str(net))
-        param = build_solver(cfg, train_path, os.path.join(out_dir, "snapshots", cfg.name))
+        param = build_solver(cfg, train_path, run_dir.snapshot_prefix(out_dir, cfg))
         param.max_iter = max_iter
         param.random_seed = seed
         return caffe.get_solver(run_dir.write_text(out_dir, f"solver{suffix}.prototxt", str(param))), param
 
-    def stage_two_weights():
-        """Precise statistics of the snapshot at freeze_at: the fixed IAM statistics of stage 2."""
-        model = _snapshot_path(out_dir, cfg, freeze_at, "caffemodel")
-        precise = model.replace(".caffemodel", "_precise_bn.caffemodel")
-        recompute_bn_stats(cfg, model, ann, images, precise, seed=seed, quiet=True)
-        return precise
+    def stage_two_solver():
+        """Stage 2 from the snapshot at freeze_at: precise BN of it (before the new solver's
+        prefetch workers start), then that snapshot's solver state with those statistics."""
+        model = run_dir.snapshot_path(out_dir, cfg, freeze_at, "caffemodel")
+        fixed = run_dir.precise_bn_path(model)
+        recompute_bn_stats(cfg, model, ann, images, fixed, seed=seed, quiet=True)
+        solver, param = make_solver(True, freeze_at)
+        solver.restore(run_dir.snapshot_path(out_dir, cfg, freeze_at, "solverstate"))
+        solver.net.copy_from(fixed)
+        return solver, param
 
     if gpu is None:
         caffe.set_mode_cpu()
@@ -146,14 +146,16 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     loss_names = tuple(weights_of)
     stopped_by = None
     with caffe_log_to(os.path.join(out_dir, "caffe.log")), _StopFlag() as stop:
-        solver, solver_param = make_solver(frozen, start)
+        if frozen and start == freeze_at:  # stopped right at the switch
+            solver, solver_param = stage_two_solver()
+        else:
+            solver, solver_param = make_solver(frozen, start)
+            if start:
+                solver.restore(state)
+            elif weights:
+                solver.net.copy_from(weights)
         if start:
-            solver.restore(state)
             _keep_rows_upto(csv_path, start)
-            if frozen and start == freeze_at:  # stopped right at the switch
-                solver.net.copy_from(stage_two_weights())
-        elif weights:
-            solver.net.copy_from(weights)
         log.solving(f"{cfg.name}_train", cfg.solver.lr_policy)
         new_csv = not os.path.isfile(csv_path) or start == 0
         with open(csv_path, "w" if new_csv else "a", newline="") as f, \
@@ -164,15 +166,12 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                 writer.writerow(["iter", *loss_names, "lr"])
             while solver.iter < max_iter:
                 if solver.iter == freeze_at and not frozen:
-                    if not os.path.isfile(_snapshot_path(out_dir, cfg, freeze_at, "solverstate")):
+                    if not os.path.isfile(run_dir.snapshot_path(out_dir, cfg, freeze_at, "solverstate")):
                         solver.snapshot()
                     del solver  # its prefetch workers end before precise BN starts its own
                     bar.write(f"[train] iteration {freeze_at}: precise BN, then the IAM's "
                               f"BatchNorm keeps those statistics")
-                    fixed = stage_two_weights()
-                    solver, solver_param = make_solver(True, freeze_at)
-                    solver.restore(_snapshot_path(out_dir, cfg, freeze_at, "solverstate"))
-                    solver.net.copy_from(fixed)
+                    solver, solver_param = stage_two_solver()
                     frozen = True
                 t0 = time.perf_counter()
                 solver.step(1)
@@ -200,13 +199,13 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                     stopped_by = signal.Signals(stop.signal).name
                     break
             f.flush()
-        if not os.path.isfile(_snapshot_path(out_dir, cfg, solver.iter, "caffemodel")):
+        if not os.path.isfile(run_dir.snapshot_path(out_dir, cfg, solver.iter, "caffemodel")):
             solver.snapshot()
     last_iter = solver.iter
-    final = _snapshot_path(out_dir, cfg, last_iter, "caffemodel")
+    final = run_dir.snapshot_path(out_dir, cfg, last_iter, "caffemodel")
     if precise_bn and stopped_by is None:
         del solver  # its data layer's prefetch workers end before precise BN starts its own
-        precise = final.replace(".caffemodel", "_precise_bn.caffemodel")
+        precise = run_dir.precise_bn_path(final)
         recompute_bn_stats(cfg, final, ann, images, precise, seed=seed, quiet=quiet,
                            iam_bn_frozen=frozen)
         final = precise
