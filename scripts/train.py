@@ -21,7 +21,7 @@ from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.run_dir import RunDirConflict
 from fassst.engine.trainer import TrainingDiverged, train
-from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
 def main():
@@ -47,7 +47,7 @@ def main():
     if args.weights == "imagenet" and cfg.backbone != "mobilenet_v2":
         ap.error(f"--weights imagenet is the converted MobileNetV2; {cfg.backbone} has no ImageNet "
                  f"weights here: pass a .caffemodel with its layer names, or 'none'")
-    weights = {"imagenet": lambda: convert_imagenet_backbone()[1],
+    weights = {"imagenet": lambda: imagenet_weights(cfg),
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
     try:
         result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,

@@ -15,7 +15,7 @@ from fassst.net import geometry
 from fassst.net.fassst_net import build_net
 from fassst.net.losses import loss_weights
 from fassst.net.write import generated_files
-from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,7 +106,7 @@ def test_train_net_forward_backward_reaches_every_layer():
     cfg = load_config("fassst_cpu_sample")
     proto = build_net(cfg, "train")
     net = net_from_spec(proto, caffe.TRAIN)
-    net.copy_from(convert_imagenet_backbone()[1])
+    net.copy_from(imagenet_weights(cfg))
     assert np.abs(net.params["features.0.0"][0].data).sum() > 0
     _fill_train_inputs(net, cfg, np.random.default_rng(0))
     out = net.forward()

@@ -10,7 +10,7 @@ from fassst.data.layer import data_layer_tops
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.precise_bn import recompute_bn_stats
 from fassst.net.fassst_net import build_net
-from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
 def test_precise_bn_is_the_mean_of_batch_statistics(tmp_path):
@@ -18,7 +18,7 @@ def test_precise_bn_is_the_mean_of_batch_statistics(tmp_path):
     cfg = load_config("fassst_cpu_sample", num_classes=10)
     start = str(tmp_path / "start.caffemodel")
     net = net_from_spec(build_net(cfg, "train"), caffe.TRAIN)
-    net.copy_from(convert_imagenet_backbone()[1])
+    net.copy_from(imagenet_weights(cfg))
     net.save(start)
     out = str(tmp_path / "precise.caffemodel")
     names = recompute_bn_stats(cfg, start, ann, images, out, batches=3, quiet=True)

@@ -48,6 +48,16 @@ class FassstConfig:
     input_size: int = 416            # square letterboxed input (paper: 416; 768 for Cityscapes)
     backbone: str = "mobilenet_v2"   # mobilenet_v2 (MobileNet-54-V2) | resnet50_fpn (Table 6)
     freeze_backbone_bn: bool = True  # train with the ImageNet BN statistics (reading)
+    # MobileNetV2 only: BatchNorm + Scale folded into the convs (no BN layers in any phase).
+    # Frozen BN scales a conv's effective learning rate by (gamma / sigma)^2, up to 10^4 in
+    # MobileNetV2: fine-tuning then destroys the backbone (docs/DESIGN.md "Training that converges").
+    fold_backbone_bn: bool = True
+    # Fine-tuning recipe of the backbone (docs/DESIGN.md "Training that converges"): learning-rate
+    # multiplier of its convs and BN affines (0 = frozen), stages S1..Sk frozen outright (k = 0:
+    # none; detectron2's FREEZE_AT = 2 is stem + first stage), BN affines frozen (Detectron's BN*).
+    backbone_lr_mult: float = 1.0
+    freeze_backbone_stages: int = 0
+    freeze_backbone_affine: bool = False
     head_depth: int = 5              # backbone stages in the network head (paper: 4, 5, 6)
     num_slots: int = 36              # n, a square (paper: 16 .. 81)
     num_classes: int = 80            # C
@@ -59,6 +69,8 @@ class FassstConfig:
     roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
     loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
     mask_bce_weight: float = 0.0     # per-pixel BCE beside Dice; 0 = the paper's loss (losses.py)
+    # Class-logit bias at start = -log((1 - p) / p) (RetinaNet's prior, p = 0.01); 0 = bias 0 (p 0.5).
+    cls_prior: float = 0.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0         # Lc
     loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)
@@ -108,6 +120,15 @@ def validate(cfg):
     if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
         raise ValueError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
                          f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
+    if cfg.fold_backbone_bn and cfg.backbone != "mobilenet_v2":
+        raise ValueError(f"{cfg.name}: fold_backbone_bn is for the MobileNetV2 backbone (its "
+                         f"ImageNet weights are folded here); set it false for {cfg.backbone}")
+    if not 0 <= cfg.freeze_backbone_stages <= 7:
+        raise ValueError(f"{cfg.name}: freeze_backbone_stages must be 0..7, got {cfg.freeze_backbone_stages}")
+    if cfg.backbone_lr_mult < 0:
+        raise ValueError(f"{cfg.name}: backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
+    if not 0 <= cfg.cls_prior < 1:
+        raise ValueError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
     if cfg.input_size % 32:
         raise ValueError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
 

@@ -16,7 +16,7 @@ from fassst.engine.trainer import train
 from fassst.evaluation import report
 from fassst.inference.predictor import Predictor
 from fassst.vis import montage
-from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
 def run_demo(out_dir, config="fassst_cpu_sample", iters=None, seed=0, workers=1, resume=False):
@@ -24,7 +24,7 @@ def run_demo(out_dir, config="fassst_cpu_sample", iters=None, seed=0, workers=1,
     ann, images = ensure_sample_data()
     dataset = CocoDataset(ann, images)
     cfg = load_config(config, num_classes=dataset.num_classes)
-    weights = convert_imagenet_backbone()[1]
+    weights = imagenet_weights(cfg)
     print(f"[demo] sample data: {len(dataset)} images, {dataset.num_classes} classes: {ann}")
     run = train(cfg, os.path.join(out_dir, "train"), ann, images, weights=weights, seed=seed,
                 max_iter=iters, workers=workers, resume=resume)

@@ -20,11 +20,15 @@ class CaffeFormatLog:
     def __init__(self, path):
         self.path = path
 
-    def _line(self, source, message):
+    def _line(self, source, message, level="I"):
         now = time.time()
         stamp = time.strftime("%m%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
         with open(self.path, "a") as f:
-            f.write(f"I{stamp} {os.getpid():>5d} {source}] {message}\n")
+            f.write(f"{level}{stamp} {os.getpid():>5d} {source}] {message}\n")
+
+    def warning(self, message):
+        """A glog W line: parse_log skips it, a reader (or grep '^W') sees it."""
+        self._line("trainer.py:0", message, level="W")
 
     def solving(self, net_name, lr_policy):
         self._line("solver.cpp:288", f"Solving {net_name}")

@@ -8,10 +8,29 @@ and 5 therefore build the same net with this backbone.
 """
 import caffe
 
-from fassst.net.mobilenet_v2 import mobilenet_v2
+from fassst.net import resnet50_fpn as r50
+from fassst.net.mobilenet_v2 import STAGE_ENDS, mobilenet_v2
 from fassst.net.resnet50_fpn import resnet50_fpn
 
 RESNET50_FPN_LEVELS = {3: "P3", 4: "P4", 5: "P4", 6: "P5", 7: "P5"}
+
+
+def stage_blob_names(cfg):
+    """Blob names of the backbone's stage outputs, input side first (the blobs a run watches)."""
+    if cfg.backbone == "mobilenet_v2":
+        return tuple(STAGE_ENDS.values())
+    return tuple(blob for blob, _, _ in r50.STAGES.values()) + tuple(
+        f"fpn.layer_blocks.{i}" for i in range(len(r50.LEVELS)))
+
+
+def lr_mults(cfg, stage):
+    """(conv, BN affine) learning-rate multipliers of backbone stage 1..7 under cfg's recipe:
+    stages up to freeze_backbone_stages are frozen, the rest train at backbone_lr_mult (the
+    affine at 0 when freeze_backbone_affine)."""
+    if stage <= cfg.freeze_backbone_stages:
+        return 0, 0
+    m = cfg.backbone_lr_mult
+    return m, 0 if cfg.freeze_backbone_affine else m
 
 
 def stages(ns, data, cfg, phase):
@@ -22,7 +41,9 @@ def stages(ns, data, cfg, phase):
     """
     caffe_phase = caffe.TRAIN if phase == "train" else caffe.TEST
     if cfg.backbone == "mobilenet_v2":
-        named = mobilenet_v2(ns, data, caffe_phase, freeze_bn=cfg.freeze_backbone_bn)
+        named = mobilenet_v2(ns, data, caffe_phase, freeze_bn=cfg.freeze_backbone_bn,
+                             lr_mults=lambda stage: lr_mults(cfg, stage),
+                             fold_bn=cfg.fold_backbone_bn)
         return {int(k[1:]): top for k, top in named.items()}
     if cfg.backbone == "resnet50_fpn":
         _, levels = resnet50_fpn(ns, data, caffe_phase, freeze_bn=cfg.freeze_backbone_bn)

@@ -5,6 +5,8 @@ with stride 2 (geometry.iam_plan), an average pooling to the S x S slot grid, an
 giving 4 + C values per cell: t, l, b, r logits then C class logits. Together with the output
 conv that is the paper's 9 conv layers for iam_convs = 8.
 """
+import math
+
 from caffe import layers as L
 from caffe import params as P
 
@@ -36,3 +38,11 @@ def iam_slots(ns, iam_map, cfg):
     ns["iam/loc"], ns["iam/cls"] = L.Slice(ns["iam/slots"], ntop=2,
                                            slice_param=dict(axis=2, slice_point=[4]))
     return ns["iam/loc"], ns["iam/cls"]
+
+
+def set_class_prior(net, cfg):
+    """Sets the class-logit biases of `iam/out` to -log((1 - p) / p), p = cfg.cls_prior
+    (RetinaNet's prior: every class starts at probability p instead of 0.5, so the n x C
+    negatives do not swamp the first iterations); the box biases stay 0. No-op when p is 0."""
+    if cfg.cls_prior > 0:
+        net.params["iam/out"][1].data[4:] = -math.log((1 - cfg.cls_prior) / cfg.cls_prior)

@@ -69,23 +69,40 @@ def _bn_global_stats(phase, freeze_bn):
     return True if phase == caffe.TEST else bool(freeze_bn)
 
 
+def _lr_params(mult, count, decay):
+    """`param` specs for a layer's `count` blobs at learning-rate multiplier `mult`; None (Caffe's
+    defaults, nothing written) at 1, so the prototxt changes only where a config asks."""
+    if mult == 1:
+        return {}
+    return dict(param=[dict(lr_mult=mult, decay_mult=decay if mult else 0)] * count)
+
+
 def conv_bn(ns, bottom, conv_name, bn_name, *, num_output, kernel, stride, group, relu, phase,
-            freeze_bn, out_name=None):
+            freeze_bn, out_name=None, lr_mult=1, affine_lr_mult=1, fold_bn=False):
     """Convolution `conv_name` + BatchNorm `bn_name` + Scale (+ ReLU6); returns the last top.
 
     All of it works in place on the conv's blob, except that with `out_name` the last layer
     writes a new blob of that name (a torchvision module's output, see the module docstring).
+    lr_mult / affine_lr_mult scale the learning rate of the conv weights / the Scale's
+    gamma and beta (0 = frozen; BatchNorm's statistics never train).
+    fold_bn: no BatchNorm or Scale; the conv has a bias and carries them folded in
+    (weights: convert_mobilenet_v2.convert_folded). Why: docs/DESIGN.md, "Training that converges".
     """
-    ns[conv_name] = L.Convolution(
-        bottom, name=conv_name, num_output=num_output, kernel_size=kernel, stride=stride,
-        pad=(kernel - 1) // 2, group=group, bias_term=False, weight_filler=dict(type="msra"))
+    conv_kw = dict(num_output=num_output, kernel_size=kernel, stride=stride, pad=(kernel - 1) // 2,
+                   group=group, bias_term=fold_bn, weight_filler=dict(type="msra"))
+    if fold_bn:
+        conv_kw["bias_filler"] = dict(type="constant", value=0)
+    ns[conv_name] = L.Convolution(bottom, name=conv_name, **conv_kw,
+                                  **_lr_params(lr_mult, 2 if fold_bn else 1, 1))
     last_in_place = out_name is None
-    top = L.BatchNorm(ns[conv_name], name=bn_name, in_place=True,
-                      batch_norm_param=dict(use_global_stats=_bn_global_stats(phase, freeze_bn),
-                                            eps=BN_EPS),
-                      param=[dict(lr_mult=0, decay_mult=0)] * 3)
-    top = L.Scale(top, name=bn_name + "/scale", bias_term=True,
-                  in_place=True if relu else last_in_place)
+    top = ns[conv_name]
+    if not fold_bn:
+        top = L.BatchNorm(top, name=bn_name, in_place=True,
+                          batch_norm_param=dict(use_global_stats=_bn_global_stats(phase, freeze_bn),
+                                                eps=BN_EPS),
+                          param=[dict(lr_mult=0, decay_mult=0)] * 3)
+        top = L.Scale(top, name=bn_name + "/scale", bias_term=True,
+                      in_place=True if relu else last_in_place, **_lr_params(affine_lr_mult, 2, 1))
     if relu:
         top = L.ReLU6(top, name=bn_name + "/relu", relu6_param=dict(threshold=6.0),
                       in_place=last_in_place)
@@ -94,12 +111,14 @@ def conv_bn(ns, bottom, conv_name, bn_name, *, num_output, kernel, stride, group
     return top
 
 
-def inverted_residual(ns, bottom, index, expansion, c_in, c_out, stride, phase, freeze_bn):
+def inverted_residual(ns, bottom, index, expansion, c_in, c_out, stride, phase, freeze_bn,
+                      lr_mult=1, affine_lr_mult=1, fold_bn=False):
     """Block `index` (0..16) = torchvision features.{index+1}; returns its output blob."""
     module = f"features.{index + 1}"
     hidden = c_in * expansion
     residual = stride == 1 and c_in == c_out
-    bn_args = dict(phase=phase, freeze_bn=freeze_bn)
+    bn_args = dict(phase=phase, freeze_bn=freeze_bn, lr_mult=lr_mult, affine_lr_mult=affine_lr_mult,
+                   fold_bn=fold_bn)
     x, k = bottom, 0  # k: position inside torchvision's `conv` Sequential
     if expansion != 1:
         x = conv_bn(ns, x, f"{module}.conv.0.0", f"{module}.conv.0.1", num_output=hidden,
@@ -115,20 +134,32 @@ def inverted_residual(ns, bottom, index, expansion, c_in, c_out, stride, phase, 
     return ns[module]
 
 
-def mobilenet_v2(ns, data, phase, freeze_bn=False):
+def module_stage(k):
+    """Stage index 1..7 of torchvision module features.K (K = 0..18), by STAGE_ENDS."""
+    ends = [int(m.split(".")[1]) for m in STAGE_ENDS.values()]
+    return next(i for i, end in enumerate(ends, start=1) if k <= end)
+
+
+def mobilenet_v2(ns, data, phase, freeze_bn=False, lr_mults=None, fold_bn=False):
     """Adds the backbone on top `data` (N, 3, H, W) to NetSpec `ns`.
 
     phase: caffe.TRAIN or caffe.TEST (sets BatchNorm's use_global_stats explicitly).
     freeze_bn: in TRAIN, use the stored statistics instead of the batch's.
+    lr_mults: optional callable(stage 1..7) -> (conv lr_mult, affine lr_mult); default (1, 1).
+    fold_bn: every BatchNorm + Scale folded into its conv (conv_bn).
     Returns an OrderedDict stage name ("S1".."S7") -> top, see STAGE_ENDS.
     """
-    bn_args = dict(phase=phase, freeze_bn=freeze_bn)
+    def args(k):
+        conv_mult, affine_mult = lr_mults(module_stage(k)) if lr_mults else (1, 1)
+        return dict(phase=phase, freeze_bn=freeze_bn, lr_mult=conv_mult, affine_lr_mult=affine_mult,
+                    fold_bn=fold_bn)
+
     x = conv_bn(ns, data, "features.0.0", "features.0.1", num_output=STEM_CHANNELS, kernel=3,
-                stride=2, group=1, relu=True, out_name="features.0", **bn_args)
+                stride=2, group=1, relu=True, out_name="features.0", **args(0))
     for i, (t, c_in, c_out, s) in enumerate(block_settings()):
-        x = inverted_residual(ns, x, i, t, c_in, c_out, s, **bn_args)
+        x = inverted_residual(ns, x, i, t, c_in, c_out, s, **args(i + 1))
     conv_bn(ns, x, "features.18.0", "features.18.1", num_output=LAST_CHANNELS, kernel=1,
-            stride=1, group=1, relu=True, out_name="features.18", **bn_args)
+            stride=1, group=1, relu=True, out_name="features.18", **args(18))
     return collections.OrderedDict((s, ns[m]) for s, m in STAGE_ENDS.items())
 
 

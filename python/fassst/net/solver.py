@@ -7,7 +7,20 @@ backward passes (same update, less memory) for small GPUs.
 from caffe.proto import caffe_pb2
 
 
-def build_solver(cfg, train_net_path, snapshot_prefix):
+def step_iters(max_iter):
+    """The multistep policy's steps: lr x0.1 at 2/3 and at 8/9 of training."""
+    return [max_iter * 2 // 3, max_iter * 8 // 9]
+
+
+def lr_at(solver_cfg, max_iter, it):
+    """The learning rate Caffe's solver uses at iteration `it` under build_solver's policy."""
+    lr = solver_cfg.base_lr
+    if solver_cfg.lr_policy == "multistep":
+        lr *= 0.1 ** sum(it >= s for s in step_iters(max_iter))
+    return lr
+
+
+def build_solver(cfg, train_net_path, snapshot_prefix, max_iter=None):
     s = cfg.solver
     if s.batch_size % s.iter_size:
         raise ValueError(f"{cfg.name}: solver batch_size {s.batch_size} is not a multiple of iter_size {s.iter_size}")
@@ -18,11 +31,11 @@ def build_solver(cfg, train_net_path, snapshot_prefix):
     sp.momentum = s.momentum
     sp.weight_decay = s.weight_decay
     sp.iter_size = s.iter_size
-    sp.max_iter = s.max_iter
+    sp.max_iter = max_iter or s.max_iter
     if s.lr_policy == "multistep":
         sp.lr_policy = "multistep"
         sp.gamma = 0.1
-        sp.stepvalue.extend([s.max_iter * 2 // 3, s.max_iter * 8 // 9])
+        sp.stepvalue.extend(step_iters(sp.max_iter))
     elif s.lr_policy == "fixed":
         sp.lr_policy = "fixed"
     else:

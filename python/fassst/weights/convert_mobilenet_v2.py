@@ -168,3 +168,28 @@ def convert(out_dir=None, force=False, log=print):
         f"{counts.get('Scale', 0)} Scale, {counts.get('InnerProduct', 0)} InnerProduct layers")
     log(f"wrote {prototxt}\n      {caffemodel}")
     return prototxt, caffemodel
+
+
+def convert_folded(out_dir=None, log=print):
+    """(prototxt, caffemodel) of the converted MobileNetV2 with every BatchNorm + Scale folded
+    into its convolution (deploy/merge_bn.py): what a config with fold_backbone_bn trains from.
+    Rebuilt whenever the unfolded conversion is newer."""
+    prototxt, caffemodel = convert(out_dir, log=log)
+    folded = [p.replace(OUTPUT_NAME, OUTPUT_NAME + "_folded") for p in (prototxt, caffemodel)]
+    if all(os.path.isfile(p) and os.path.getmtime(p) >= os.path.getmtime(caffemodel) for p in folded):
+        return tuple(folded)
+    from fassst.deploy.merge_bn import merge_bn
+    tmp = [p + ".tmp" + os.path.splitext(p)[1] for p in folded]
+    merge_bn(prototxt, caffemodel, *tmp)
+    for src, dst in zip(tmp, folded):
+        os.replace(src, dst)
+    log(f"folded BatchNorm into the convolutions: {folded[1]}")
+    return tuple(folded)
+
+
+def imagenet_weights(cfg, log=print):
+    """The ImageNet caffemodel that fits cfg's backbone: BatchNorm folded or not."""
+    if cfg.backbone != "mobilenet_v2":
+        raise ValueError(f"{cfg.name}: ImageNet weights here are MobileNetV2's; {cfg.backbone} "
+                         f"needs a .caffemodel with its layer names")
+    return (convert_folded(log=log) if cfg.fold_backbone_bn else convert(log=log))[1]

@@ -1,0 +1,1 @@
+"""Measurements of a net's health: whether its features still depend on the image."""

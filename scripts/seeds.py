@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""The stability benchmark: trains and scores a config with several seeds, then prints per seed
+mask/bbox AP50 and AP, final losses, collapse warnings and wall time, and min/median/max.
+
+    scripts/seeds.py --config fassst_cpu_sample --seeds 0-4 --out results/seeds/cpu_sample
+    scripts/seeds.py --config my.json --ann train.json --images DIR --seeds 0,1,2 --iters 2000 --out ...
+
+Resumable: run the same command again after an interruption. Writes OUT/seeds.{md,json}.
+A benchmark (it prints measured numbers), not a test.
+"""
+import argparse
+import os
+import sys
+
+import _init_paths  # noqa: F401
+
+from fassst.config import load_config
+from fassst.data.coco_dataset import CocoDataset
+from fassst.data.sample_data import ensure_sample_data
+from fassst.engine.run_dir import RunDirConflict
+from fassst.engine.seeds import parse_seeds, run_seeds
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="config name or .json path")
+    ap.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5")
+    ap.add_argument("--iters", type=int, help="iterations per seed (default: the schedule)")
+    ap.add_argument("--ann", help="COCO json (default: the sample data set)")
+    ap.add_argument("--images", help="image folder of --ann")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    if bool(args.ann) != bool(args.images):
+        ap.error("--ann and --images go together")
+    ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
+    cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
+    os.makedirs(args.out, exist_ok=True)
+    try:
+        run_seeds(cfg, args.out, ann, images, imagenet_weights(cfg), parse_seeds(args.seeds),
+                  max_iter=args.iters, workers=args.workers, quiet=not sys.stdout.isatty())
+    except RunDirConflict as e:
+        sys.exit(f"error: {e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
