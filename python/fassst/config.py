@@ -55,7 +55,7 @@ class FassstConfig:
     # Fine-tuning recipe of the backbone (docs/DESIGN.md "Training that converges"): learning-rate
     # multiplier of its convs and BN affines (0 = frozen), stages S1..Sk frozen outright (k = 0:
     # none; detectron2's FREEZE_AT = 2 is stem + first stage), BN affines frozen (Detectron's BN*).
-    backbone_lr_mult: float = 1.0
+    backbone_lr_mult: float = 0.1
     freeze_backbone_stages: int = 0
     freeze_backbone_affine: bool = False
     head_depth: int = 5              # backbone stages in the network head (paper: 4, 5, 6)
@@ -69,8 +69,8 @@ class FassstConfig:
     roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
     loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
     mask_bce_weight: float = 0.0     # per-pixel BCE beside Dice; 0 = the paper's loss (losses.py)
-    # Class-logit bias at start = -log((1 - p) / p) (RetinaNet's prior, p = 0.01); 0 = bias 0 (p 0.5).
-    cls_prior: float = 0.0
+    # Class-logit bias at start = -log((1 - p) / p) (RetinaNet's prior); 0 = bias 0 (p 0.5).
+    cls_prior: float = 0.01
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0         # Lc
     loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)

@@ -73,9 +73,9 @@ class DivergenceStop(Hook):
             # Resuming would replay the same batches into the same NaN, so say what to change.
             raise TrainingDiverged(
                 f"{t.out_dir}: iteration {t.iter}: {', '.join(bad)} not finite; training "
-                f"diverged. Lower solver.base_lr (now {t.cfg.solver.base_lr:g}), add "
-                f"solver.warmup_iters or set solver.clip_gradients in the config and start a new "
-                f"run (new --out); snapshots up to iteration {t.iter - 1} are kept.")
+                f"diverged. Lower solver.base_lr (now {t.cfg.solver.base_lr:g}) or set "
+                f"solver.clip_gradients in the config and start a new run (new --out); "
+                f"snapshots up to iteration {t.iter - 1} are kept.")
 
 
 class LossWriter(Hook):
@@ -172,10 +172,11 @@ class CollapseWatch(Hook):
 
 def _what_to_try(blobs):
     if any(b.startswith("features.") for b in blobs):
-        return ("fine-tuning is destroying the pretrained backbone; lower backbone_lr_mult, "
-                "freeze more stages (freeze_backbone_stages) or add solver.warmup_iters")
-    return ("the head predicts the same for every image; lower solver.base_lr or add "
-            "solver.warmup_iters, and check the data (scripts/spread.py shows every blob)")
+        return ("fine-tuning is destroying the pretrained backbone; keep fold_backbone_bn on, "
+                "lower backbone_lr_mult or solver.base_lr, or freeze stages "
+                "(freeze_backbone_stages)")
+    return ("the head predicts the same for every image; set cls_prior (0.01), lower "
+            "solver.base_lr, and check the data (scripts/spread.py shows every blob)")
 
 
 class FinalSnapshot(Hook):
