@@ -33,8 +33,8 @@ def main():
     result = onnx_bench.run(cfg, weights=args.weights, iters=args.iters, warmup=args.warmup)
     print(onnx_bench.table(result))
     m = result["machine"]
-    print(f"\n{m['cpu']}, {m['cores']} cores, load average {m['load_avg_1min']:.2f} at the start, "
-          f"numpy sgemm {m['sgemm_gmacs']} G multiply-adds/s; onnxruntime {result['versions']['onnxruntime']}")
+    print(f"\n{m['cpu']}, {m['cores']} cores, load average {m['load_avg_1min']:.2f} at the start, numpy "
+          f"sgemm {m['sgemm_gmacs']} G multiply-adds/s; onnxruntime {result['versions']['onnxruntime']}")
     a = result["agreement"]
     print(f"agreement (ONNX Runtime vs Caffe, {a['common']} ROIs): boxes {a['box']:.2g} px, "
           f"scores {a['score']:.2g}, masks {a['mask']:.2g}, classes differing {a['class_mismatches']}")

@@ -34,7 +34,7 @@ from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.evaluate import predict_dataset
 from fassst.engine.trainer import train
-from fassst.export.compare import Mismatch, compare_detections
+from fassst.export.compare import Mismatch, caffe_detections, compare_detections, onnx_detections
 from fassst.export.onnx_export import deploy_net_param, export_deploy, save
 from fassst.inference.onnx_predictor import OnnxPredictor
 from fassst.inference.predictor import Predictor
@@ -82,15 +82,6 @@ def well_conditioned(tmp_path_factory):
     return cfg, path
 
 
-def caffe_outputs(net, x):
-    net.blobs["data"].data[...] = x
-    net.forward()
-    b = net.blobs
-    return dict(slots=b["slots"].data.copy(), boxes=b["rois"].data[:, 1:5].copy(),
-                scores=b["scores"].data.copy(), classes=b["labels"].data.copy(),
-                masks=b["masks"].data[:, 0].copy())
-
-
 def compare_on_sample_photos(cfg, caffemodel, model):
     """Worst differences over every sample photo (each compared slot by slot)."""
     net = caffe_net(deploy_net_param(cfg), caffe.TEST, weights=caffemodel)
@@ -102,10 +93,9 @@ def compare_on_sample_photos(cfg, caffemodel, model):
         image = data.load(i).image
         lb = letterbox.fit(*image.shape[:2], cfg.input_size)
         x = letterbox.to_blob(letterbox.image_to_input(image, lb))[None]
-        ref = caffe_outputs(net, x)
-        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": x})))
-        got["masks"] = got["masks"][:, 0]
-        diff = compare_detections(ref, got, cfg.score_threshold)
+        net.blobs["data"].data[...] = x
+        net.forward()
+        diff = compare_detections(caffe_detections(net), onnx_detections(session, x), cfg.score_threshold)
         worst["photos"] += 1
         worst["detections"] += diff["common"]
         for k in ("box", "score", "mask"):
@@ -126,8 +116,8 @@ def assert_agreement(worst, mask_tol):
 @pytest.mark.parametrize("fold_bn", [False, True])
 def test_well_conditioned_net_matches_pycaffe(well_conditioned, fold_bn):
     cfg, caffemodel = well_conditioned
-    assert_agreement(compare_on_sample_photos(cfg, caffemodel, export_deploy(cfg, caffemodel, fold_bn=fold_bn)),
-                     mask_tol=1e-4)
+    model = export_deploy(cfg, caffemodel, fold_bn=fold_bn)
+    assert_agreement(compare_on_sample_photos(cfg, caffemodel, model), mask_tol=1e-4)
 
 
 def test_trained_net_matches_pycaffe(trained):

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 import caffe
-from fassst.export.compare import compare_detections
+from fassst.export.compare import caffe_detections, compare_detections, onnx_detections
 from fassst.export.onnx_export import deploy_net_param, export_deploy, save
 from fassst.net.load import caffe_net
 
@@ -93,11 +93,7 @@ def run(cfg, weights=None, iters=10, warmup=2, seed=0):
                 times[name].append(t)
 
     caffe_forward()
-    b = net.blobs
-    ref = dict(slots=b["slots"].data.copy(), boxes=b["rois"].data[:, 1:5].copy(), scores=b["scores"].data.copy(),
-               classes=b["labels"].data.copy(), masks=b["masks"].data[:, 0].copy())
-    out = dict(zip([o.name for o in sessions["onnxruntime"].get_outputs()], sessions["onnxruntime"].run(None, {"image": x})))
-    out["masks"] = out["masks"][:, 0]
+    ref, out = caffe_detections(net), onnx_detections(sessions["onnxruntime"], x)
     rois = {"caffe": len(ref["slots"]), "onnxruntime": len(out["slots"])}
     if set(rois.values()) != {cfg.num_slots}:
         raise RuntimeError(f"expected all {cfg.num_slots} slots through the tail, got {rois}")

@@ -7,7 +7,6 @@ caffemodel's order). Layouts agree with Caffe's: NCHW, convolution weights (Cout
 kw), deconvolution weights (Cin, Cout / g, kh, kw) = ONNX Conv / ConvTranspose's.
 """
 import numpy as np
-from onnx import TensorProto
 
 from fassst.export.graph import ExportError
 
@@ -180,6 +179,8 @@ def pooling(g, layer, weights):
         out = g.node("GlobalMaxPool" if p.pool == p.MAX else "GlobalAveragePool", [x], layer.name)
         g.set_value(layer.top[0], out)
         return
+    if not (p.HasField("kernel_size") or p.HasField("kernel_h")):
+        raise ExportError(f"layer {layer.name}: pooling without kernel_size or global_pooling")
     kernel = _pair([p.kernel_size] if p.HasField("kernel_size") else [], p.kernel_h, p.kernel_w,
                    p.HasField("kernel_h"), None, "kernel_size", layer)
     pad = _pair([p.pad], p.pad_h, p.pad_w, p.HasField("pad_h"), 0, "pad", layer)
@@ -231,5 +232,3 @@ CONVERTERS = {
     "Split": split,
     "Silence": silence,
 }
-
-FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64

@@ -10,6 +10,23 @@ of the threshold or of each other; everything else is compared slot for slot.
 import numpy as np
 
 
+def caffe_detections(net):
+    """compare_detections' form of a forwarded Caffe deploy net with the `slots` top
+    (onnx_export.deploy_net_param)."""
+    b = net.blobs
+    return dict(slots=b["slots"].data.copy(), boxes=b["rois"].data[:, 1:5].copy(),
+                scores=b["scores"].data.copy(), classes=b["labels"].data.copy(),
+                masks=b["masks"].data[:, 0].copy())
+
+
+def onnx_detections(session, x):
+    """compare_detections' form of an exported model's outputs on input x (1, 3, S, S)."""
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(names, {session.get_inputs()[0].name: x})))
+    out["masks"] = out["masks"][:, 0]
+    return out
+
+
 class Mismatch(AssertionError):
     """The two backends disagree beyond float ties; the message says where."""
 

@@ -90,7 +90,8 @@ class Graph:
         self._used.add(name)
         self._reserved.discard(name)
         self.nodes.append(helper.make_node("Identity", [source], [name], name=self.fresh("node:" + name)))
-        self.outputs.append(helper.make_tensor_value_info(name, dtype, None if shape is None else list(shape)))
+        dims = None if shape is None else list(shape)
+        self.outputs.append(helper.make_tensor_value_info(name, dtype, dims))
 
     def model(self, name, doc=""):
         """The checked ModelProto, shapes inferred (strict), IR version as low as the opset allows.
