@@ -205,3 +205,23 @@ def test_infer_script_onnxruntime_image_folder_video(trained, tmp_path):
               "--out", str(tmp_path / "video_out"))
     assert os.path.getsize(tmp_path / "video_out" / "clip.mp4") > 0
     assert {r["image_id"] for r in json.load(open(tmp_path / "video_out" / "results.json"))} == {1, 2, 3}
+
+
+def test_export_script(trained, tmp_path):
+    cfg, caffemodel, _ = trained
+    out = str(tmp_path / "folded.onnx")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "export_onnx.py"), "--config",
+                           cfg.name, "--weights", caffemodel, "--out", out, "--opset", "18", "--fold-bn",
+                           "--score-threshold", "0.2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    model = onnx.load(out)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert model.opset_import[0].version == 18 and model.ir_version == 8
+    assert meta["score_threshold"] == "0.2" and meta["batchnorm"] == "folded"
+    assert "BatchNormalization" not in {n.op_type for n in model.graph.node}
+    with pytest.raises(ValueError, match="--score-threshold 0.1"):
+        OnnxPredictor(cfg, out, score_threshold=0.1)  # the graph keeps > 0.2 only
+    missing = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "export_onnx.py"), "--config",
+                              cfg.name, "--weights", str(tmp_path / "none.caffemodel"), "--out", out],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "no such caffemodel" in missing.stderr
