@@ -3,6 +3,10 @@
 
     scripts/infer.py --config fassst_cpu_sample --weights results/demo/train/snapshots/X.caffemodel \
         --input photo.jpg --out results/infer [--ann train.json]
+    scripts/infer.py --backend onnxruntime --config fassst_cpu_sample --weights fassst.onnx ...
+
+--backend caffe (default) runs the deploy net with a .caffemodel; onnxruntime runs the .onnx
+written by scripts/export_onnx.py (no pycaffe needed). Letterbox and mask paste are shared.
 
 Writes OUT/<name>.png overlays (mask, box, class, score) or OUT/<video>.mp4, and OUT/results.json
 (COCO results format; image ids from --ann where the file names match, else 1, 2, ...).
@@ -21,14 +25,15 @@ from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.evaluation.coco_evaluator import instances_to_results
 from fassst.inference import media
-from fassst.inference.predictor import Predictor
+from fassst.inference.backends import BACKENDS, make_predictor
 from fassst.vis import READABLE_MIN_SIDE, overlay
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
-    ap.add_argument("--weights", required=True)
+    ap.add_argument("--weights", required=True, help=".caffemodel (caffe) or .onnx (onnxruntime)")
+    ap.add_argument("--backend", choices=BACKENDS, default="caffe")
     ap.add_argument("--input", required=True, help="image, folder of images, or video")
     ap.add_argument("--out", required=True)
     ap.add_argument("--ann", help="COCO json of the classes the model was trained on")
@@ -42,7 +47,8 @@ def main():
     data = CocoDataset(ann, images)
     ids = {os.path.basename(data.coco.imgs[i]["file_name"]): i for i in data.image_ids}
     cfg = load_config(args.config, num_classes=data.num_classes)
-    predict = Predictor(cfg, args.weights, gpu=args.gpu, score_threshold=args.score_threshold)
+    predict = make_predictor(args.backend, cfg, args.weights, gpu=args.gpu,
+                             score_threshold=args.score_threshold)
     os.makedirs(args.out, exist_ok=True)
     results = []
     if media.is_video(args.input):

@@ -1,21 +1,21 @@
-"""Runs a trained FASSST deploy net on photos: letterbox in, instances in photo pixels out.
+"""Runs a trained FASSST deploy net in Caffe on photos: letterbox in, instances in photo pixels out.
 
 The deploy net ends in IAMDecode -> ROIAlign -> RFF -> tail -> Sigmoid; its `rois` blob holds
 the kept slots' boxes (input pixels), `scores`, `labels` and `masks` (R, 1, M, M) the rest.
-Masks are pasted back through the letterbox and thresholded at 0.5. No NMS (the paper's point).
+Letterbox, paste-back and the 0.5 mask threshold are LetterboxPredictor's (shared with the ONNX
+backend, onnx_predictor.py). No NMS (the paper's point).
 """
 import dataclasses
 import os
 
 import caffe
-import numpy as np
 
-from fassst.data import letterbox
+from fassst.inference.letterbox_predictor import LetterboxPredictor
 from fassst.net.fassst_net import build_net
 from fassst.net.load import caffe_net
 
 
-class Predictor:
+class Predictor(LetterboxPredictor):
     def __init__(self, cfg, weights, gpu=None, score_threshold=None, mask_threshold=0.5):
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"{weights}: no such caffemodel (train one with scripts/train.py)")
@@ -26,20 +26,12 @@ class Predictor:
         else:
             caffe.set_device(gpu)
             caffe.set_mode_gpu()
+        super().__init__(cfg, mask_threshold)
         self.net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights)
-        self.cfg, self.mask_threshold = cfg, mask_threshold
 
-    def __call__(self, image_rgb):
-        """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool)."""
-        h, w = image_rgb.shape[:2]
-        lb = letterbox.fit(h, w, self.cfg.input_size)
-        self.net.blobs["data"].data[0] = letterbox.to_blob(letterbox.image_to_input(image_rgb, lb))
+    def forward(self, blob):
+        self.net.blobs["data"].data[0] = blob
         self.net.forward()
-        rois = self.net.blobs["rois"].data.copy()
-        masks = self.net.blobs["masks"].data
-        pasted = np.zeros((len(rois), h, w), bool)
-        for i in range(len(rois)):
-            pasted[i] = letterbox.paste_roi_mask(masks[i, 0], rois[i, 1:5], lb) >= self.mask_threshold
-        return dict(boxes=lb.boxes_to_original(rois[:, 1:5]) if len(rois) else np.zeros((0, 4), np.float32),
-                    scores=self.net.blobs["scores"].data.astype(np.float32).copy(),
-                    labels=self.net.blobs["labels"].data.astype(int).copy(), masks=pasted)
+        b = self.net.blobs
+        return dict(boxes=b["rois"].data[:, 1:5].copy(), scores=b["scores"].data.copy(),
+                    labels=b["labels"].data.copy(), masks=b["masks"].data[:, 0].copy())

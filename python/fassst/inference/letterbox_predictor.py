@@ -1,0 +1,35 @@
+"""The backend-independent half of a predictor: letterbox in, instances in photo pixels out.
+
+A backend (Caffe's deploy net in predictor.py, its ONNX export in onnx_predictor.py) maps the
+letterboxed, normalised input to the kept slots' boxes (input pixels), scores, labels and mask
+probabilities; this class letterboxes the photo, maps the boxes back, pastes the masks through
+the letterbox and thresholds them (0.5). No NMS (the paper's point). No Caffe import here, so
+the ONNX backend runs where pycaffe is not installed.
+"""
+import numpy as np
+
+from fassst.data import letterbox
+
+
+class LetterboxPredictor:
+    """Subclasses implement `forward(blob)`: (3, S, S) float32 -> dict(boxes (R, 4) input
+    pixels x1 y1 x2 y2, scores (R), labels (R), masks (R, M, M) probabilities)."""
+
+    def __init__(self, cfg, mask_threshold=0.5):
+        self.cfg, self.mask_threshold = cfg, mask_threshold
+
+    def forward(self, blob):
+        raise NotImplementedError
+
+    def __call__(self, image_rgb):
+        """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool)."""
+        h, w = image_rgb.shape[:2]
+        lb = letterbox.fit(h, w, self.cfg.input_size)
+        out = self.forward(letterbox.to_blob(letterbox.image_to_input(image_rgb, lb)))
+        boxes, masks = out["boxes"], out["masks"]
+        pasted = np.zeros((len(boxes), h, w), bool)
+        for i in range(len(boxes)):
+            pasted[i] = letterbox.paste_roi_mask(masks[i], boxes[i], lb) >= self.mask_threshold
+        return dict(boxes=lb.boxes_to_original(boxes) if len(boxes) else np.zeros((0, 4), np.float32),
+                    scores=np.asarray(out["scores"], np.float32),
+                    labels=np.asarray(out["labels"]).astype(int), masks=pasted)
