@@ -39,7 +39,7 @@ from fassst.export.onnx_export import deploy_net_param, export_deploy, save
 from fassst.inference.onnx_predictor import OnnxPredictor
 from fassst.inference.predictor import Predictor
 from fassst.net.load import caffe_net
-from fassst.weights.convert_mobilenet_v2 import convert as convert_imagenet_backbone
+from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ITERS = int(os.environ.get("FASSST_ONNX_TRAIN_ITERS", "120"))
@@ -57,7 +57,7 @@ def trained(tmp_path_factory):
     ann, images = ensure_sample_data()
     cfg = sample_config()
     out = tmp_path_factory.mktemp("onnx_model")
-    run = train(cfg, str(out / "run"), ann, images, weights=convert_imagenet_backbone()[1],
+    run = train(cfg, str(out / "run"), ann, images, weights=imagenet_weights(cfg),
                 max_iter=ITERS, seed=0, workers=0, augment=False, quiet=True)
     model = export_deploy(cfg, run["final_weights"])
     return cfg, run["final_weights"], save(model, str(out / "fassst.onnx"))
@@ -69,7 +69,7 @@ def well_conditioned(tmp_path_factory):
     unit-variance input (no layer amplifies rounding), prediction layers widened so that scores
     and mask logits spread."""
     cfg = sample_config()
-    net = caffe_net(deploy_net_param(cfg), caffe.TEST, weights=convert_imagenet_backbone()[1])
+    net = caffe_net(deploy_net_param(cfg), caffe.TEST, weights=imagenet_weights(cfg))
     rng = np.random.default_rng(0)
     for name, blobs in net.params.items():
         if not name.startswith("features.") and len(blobs) == 3:  # a head BatchNorm
