@@ -4,7 +4,6 @@ The reference numbers come from torchvision itself (BRIEF section 6, measured wi
 same photos): an independent implementation of the same network and preprocessing.
 """
 import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 import caffe
 from caffe import layers as L
 from fassst.imagenet.classify import ImageNetClassifier
+from fassst.net.load import caffe_net
 from fassst.net.mobilenet_v2 import (BN_EPS, STAGE_ENDS, STAGE_STRIDES, deploy_net,
                                      mobilenet_v2)
 from fassst.samples import photo_path
@@ -29,12 +29,7 @@ PROB_TOLERANCE = 0.03
 
 
 def net_from(proto):
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, caffe.TEST)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,13 @@ at least min_box_size (grown about its centre, shifted inside; the whole side if
 smaller); score = max class probability, label = its class; keep score > threshold, per image by
 score descending then slot, at most top_k (0 = all).
 """
-import os
-import tempfile
 
 import numpy as np
 import pytest
 
 import caffe
 from caffe import layers as L, params as P
+from fassst.net.load import caffe_net
 
 ATOL = 1e-4
 
@@ -67,12 +66,7 @@ def build_net(shape, slot_top=True, **param):
 def load(ns, force_backward=False):
     proto = ns.to_proto()
     proto.force_backward = force_backward
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, caffe.TEST)
 
 
 def random_iam(rng, n_img, n_slots, n_cls):

@@ -6,8 +6,6 @@ layers); their analytic gradients are themselves checked by finite differences i
 Tolerances: 1e-4 relative. Gradients also get an absolute floor of 1e-4 x their largest magnitude,
 since float32 cannot give 1e-4 relative accuracy on elements many orders below the largest.
 """
-import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ import pytest
 import caffe
 from caffe import layers as L
 from caffe.proto import caffe_pb2
+from fassst.net.load import caffe_net
 
 FocalParam = caffe_pb2.SigmoidFocalLossParameter
 RTOL = 1e-4
@@ -83,12 +82,7 @@ def spot_check(loss_fn, x, idx, ref_grad, layer_grad):
 def load(ns):
     proto = ns.to_proto()
     proto.force_backward = True
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, caffe.TEST)
 
 
 def run(net, **inputs):

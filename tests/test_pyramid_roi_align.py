@@ -6,14 +6,13 @@ box is separable, out = Ay F Ax^T / count, with Ay (cells x H) summing each cell
 weights along y (zero for samples outside [-1, H]); the backward is its adjoint Ay^T G Ax.
 """
 import math
-import os
-import tempfile
 
 import numpy as np
 import pytest
 
 import caffe
 from caffe import layers as L
+from fassst.net.load import caffe_net
 
 N, C, IMG, S0, P = 2, 256, 416, 8, 7  # paper: D = 256, 416 input, P1..P3 52/26/13, R3 7x7
 MAPS = [IMG // (S0 << k) for k in range(3)]  # 52, 26, 13
@@ -80,12 +79,7 @@ def build_net(n, c, maps, num_rois, param, rff=False):
         ns.rff = L.ROIFeatureFusion(ns.r1, ns.r2, ns.r3)
     proto = ns.to_proto()
     proto.force_backward = True
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, caffe.TEST)
 
 
 def random_rois(rng, count):

@@ -1,6 +1,4 @@
 """ROIFeatureFusion through pycaffe/NetSpec against an independent OpenCV reference, at paper size."""
-import os
-import tempfile
 
 import cv2
 import numpy as np
@@ -8,6 +6,7 @@ import pytest
 
 import caffe
 from caffe import layers as L
+from fassst.net.load import caffe_net
 
 R, C, S = 36, 256, 7  # paper: 36 ROIs, D = 256, R3 7x7, R2 14x14, R1 28x28
 
@@ -40,12 +39,7 @@ def build_net(shapes, relu=True, tail_conv=False):
                                 weight_filler=dict(type="gaussian", std=0.1))
     proto = ns.to_proto()
     proto.force_backward = True
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        return caffe.Net(f.name, caffe.TEST)
-    finally:
-        os.unlink(f.name)
+    return caffe_net(proto, caffe.TEST)
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +109,7 @@ def test_zero_rois_through_batchnorm_in_training():
     ns.bn = L.BatchNorm(ns.x, use_global_stats=False)
     proto = ns.to_proto()
     proto.force_backward = True
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(str(proto))
-    try:
-        net = caffe.Net(f.name, caffe.TRAIN)
-    finally:
-        os.unlink(f.name)
+    net = caffe_net(proto, caffe.TRAIN)
     net.forward()
     net.backward()
     assert net.blobs["bn"].data.shape == (0, 4, 3, 3)
