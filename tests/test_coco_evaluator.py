@@ -16,23 +16,32 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-import _labelme_sample
 from fassst.evaluation import report
 from fassst.evaluation.coco_evaluator import TABLE_METRICS, COCOEvaluator, load_coco_gt
+from fassst.registry import fetch_member
+from fassst.samples import LABELME
 
 # pycocotools 2.0.11's Cython masks under NumPy 2 (inside its own decode): not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # pycocotools' recall thresholds (Params.recThrs): AP is the mean interpolated precision there.
 REC_THRS = np.linspace(0.0, 1.0, 101)
+# labelme's own COCO export of its 3 PASCAL VOC 2011 example photos: 12 hand-drawn instances
+# (person, bottle, bus, car, chair, sofa), polygons, category 0 "_background_", ids from 0.
+LABELME_COCO = "labelme-6.3.1/examples/instance_segmentation/data_dataset_coco/annotations.json"
 # Annotation ids in the labelme json (before load_coco_gt shifts them by 1).
 FIRST_PERSON, CAR, CHAIR = 0, 5, 9
+
+
+def labelme_annotations():
+    """Path of that json, from the pinned labelme sdist (fetched and cached on first use)."""
+    return fetch_member(LABELME, LABELME_COCO)
 
 
 @pytest.fixture(scope="module")
 def gt():
     with pytest.warns(UserWarning, match="annotation ids <= 0"):
-        return load_coco_gt(_labelme_sample.annotations_json())
+        return load_coco_gt(labelme_annotations())
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +133,7 @@ def test_pycocotools_cannot_match_annotation_id_0():
     """Why load_coco_gt shifts ids: on the raw json, the perfect box of annotation 0 is scored a
     false positive by pycocotools (dtm holds the matched id, 0 reads as unmatched)."""
     raw = COCO()
-    with open(_labelme_sample.annotations_json()) as f:
+    with open(labelme_annotations()) as f:
         raw.dataset = json.load(f)
     with contextlib.redirect_stdout(io.StringIO()):
         raw.createIndex()
@@ -210,7 +219,7 @@ def test_results_round_trip_in_test_dev_format(gt, cats, tmp_path):
         ["labelme", "segm/AP", m["segm"]["AP"], 0.01, "this run"],
         ["labelme_miss", "bbox/AP", 50.0, 1.0, "a number it cannot reach"]]}))
     cmd = [sys.executable, os.path.join(REPO, "scripts", "eval.py"),
-           "--ann", _labelme_sample.annotations_json(), "--results", str(path), "--out", str(out),
+           "--ann", labelme_annotations(), "--results", str(path), "--out", str(out),
            "--targets", str(targets), "--check"]
     ok = subprocess.run(cmd + ["labelme"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
