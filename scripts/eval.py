@@ -13,10 +13,10 @@ the paper's numbers (python/fassst/evaluation/targets.json, or --targets); exit 
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
+from fassst.engine.run_dir import git_revision
 from fassst.evaluation import report, reproduction
 from fassst.evaluation.coco_evaluator import IOU_TYPES, evaluate_results, load_coco_gt
 
@@ -38,21 +38,11 @@ def parse_args():
     return p.parse_args()
 
 
-def git_commit():
-    """HEAD of this checkout, "+dirty" if it has changes; None outside git."""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    head, status = (subprocess.run(["git", "-C", repo, *cmd], capture_output=True, text=True)
-                    for cmd in (["rev-parse", "HEAD"], ["status", "--porcelain"]))
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
-
-
 def main():
     args = parse_args()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "run.json"), "w") as f:  # provenance of the numbers
-        json.dump({"args": vars(args), "git": git_commit()}, f, indent=2)
+        json.dump({"args": vars(args), "git": git_revision()}, f, indent=2)
     coco_gt = load_coco_gt(args.ann)
     with open(args.results) as f:
         results = json.load(f)
