@@ -1,9 +1,7 @@
+"""Tests run against this checkout's python/ and its built pycaffe, set up exactly as the scripts
+set them up (scripts/_init_paths.py), so another clone's build is never picked up."""
 import os
-import sys
+import runpy
 
-_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(_root, "python"))
-from fassst.build_paths import pycaffe_dir  # noqa: E402
-
-sys.path.insert(1, pycaffe_dir())
-os.environ.setdefault("GLOG_minloglevel", "2")
+runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "scripts", "_init_paths.py"))
