@@ -17,7 +17,8 @@ from fassst.data.layer import data_layer_tops
 from fassst.data.params import parse_params
 from fassst.data.sample_data import ensure_sample_data
 from fassst.image_io import ImageReadError
-from fassst.net.fassst_net import TRAIN_TOPS, build_net
+from fassst.net.fassst_net import build_net
+from fassst.net.train_tops import TRAIN_TOPS
 
 # S 256, masks 56; n 16 (4 x 4), fewer than the crowded photo's 19 instances
 CFG = load_config("fassst_cpu_sample", num_classes=10, num_slots=16)

@@ -5,7 +5,7 @@
             python_param { module: "fassst.data.layer" layer: "FassstDataLayer"
                            param_str: '{"ann": "...", "images": "...", ...}' } }
 
-Tops (fassst.net.fassst_net.TRAIN_TOPS order), B images, n slots, C classes, R assigned
+Tops (fassst.net.train_tops.TRAIN_TOPS order), B images, n slots, C classes, R assigned
 instances in the batch (varies; may be 0), M = 8 * roi_size:
     data (B, 3, S, S)  letterboxed RGB, ImageNet-normalised
     cls_target (B, n, C)  one-hot at assigned slots   loc_target (B, n, 4)  (t, l, b, r)
@@ -26,8 +26,8 @@ from fassst.data.letterbox import to_blob
 from fassst.data.params import parse_params
 from fassst.data.pipeline import COUNT_KEYS
 from fassst.data.prefetch import Prefetcher
-from fassst.net.fassst_net import TRAIN_TOPS
 from fassst.net.geometry import roi_sides
+from fassst.net.train_tops import TRAIN_TOPS
 
 log = logging.getLogger("fassst.data")
 

@@ -6,29 +6,22 @@
     train:  ROIs = ground-truth boxes of assigned slots; losses Lm, Ll, Lc
     test/deploy: ROIs = IAMDecode(I); masks = sigmoid(tail(RFF(ROIAlign(P, ROIs))))
 
-Until the Python data layer exists the train net takes its blobs from Input layers of the right
-shapes (max_train_rois ROIs); `data_layer` replaces them with one layer producing the same tops.
+Without a data layer (the generated prototxt, tests) the train net takes its blobs from Input
+layers of the right shapes (max_train_rois ROIs); `data_layer` replaces them with one layer
+producing the same tops (train_tops.py: the contract between the two).
 """
 import caffe
 from caffe import layers as L
 
 from fassst.net import backbone as backbone_lib
-from fassst.net.geometry import grid_side, roi_sides
+from fassst.net.geometry import grid_side
 from fassst.net.iam import iam, iam_slots
 from fassst.net.losses import losses
 from fassst.net.mask_head import mask_tail, roi_features
 from fassst.net.pyramid import pyramid
+from fassst.net.train_tops import TRAIN_TOPS, train_input_shapes
 
 PHASES = ("train", "test", "deploy")
-TRAIN_TOPS = ("data", "cls_target", "loc_target", "loc_weight", "gt_rois", "mask_target")
-
-
-def train_input_shapes(cfg, batch_size):
-    """Shapes of the train net's input tops, in TRAIN_TOPS order."""
-    n, c, side = cfg.num_slots, cfg.num_classes, cfg.input_size
-    r, mask = cfg.max_train_rois, roi_sides(cfg.roi_size)[3]
-    return [(batch_size, 3, side, side), (batch_size, n, c), (batch_size, n, 4),
-            (batch_size, n, 4), (r, 5), (r, 1, mask, mask)]
 
 
 def _inputs(ns, names, shapes):
