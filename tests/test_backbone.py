@@ -10,11 +10,11 @@ import pytest
 
 import caffe
 from caffe import layers as L
+from fassst.data.sample_data import photo_path
 from fassst.imagenet.classify import ImageNetClassifier
 from fassst.net.load import caffe_net
 from fassst.net.mobilenet_v2 import (BN_EPS, STAGE_ENDS, STAGE_STRIDES, deploy_net,
                                      mobilenet_v2)
-from fassst.samples import photo_path
 from fassst.weights.convert_mobilenet_v2 import ConversionError, convert, fill_net, source_pth
 from fassst.weights.torch_zip import load_state_dict
 

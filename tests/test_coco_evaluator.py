@@ -16,10 +16,10 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from fassst.data.sample_data import LABELME
 from fassst.evaluation import report
 from fassst.evaluation.coco_evaluator import TABLE_METRICS, COCOEvaluator, load_coco_gt
 from fassst.registry import fetch_member
-from fassst.samples import LABELME
 
 # pycocotools 2.0.11's Cython masks under NumPy 2 (inside its own decode): not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -3,9 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
+from fassst.data.sample_data import photo_path
 from fassst.image_io import ImageReadError, read_rgb
 from fassst.imagenet.preprocess import MEAN, STD, center_crop, imagenet_input, resize_bilinear
-from fassst.samples import photo_path
 
 
 @pytest.fixture(scope="module")

