@@ -111,12 +111,13 @@ def load_config(name_or_path, **overrides):
 
 
 def validate(cfg):
-    from fassst.net.geometry import grid_side
+    from fassst.net.geometry import BACKBONE_STAGES, grid_side
     grid_side(cfg.num_slots)
     if cfg.head_depth not in (4, 5, 6):
         raise ValueError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
-    if cfg.backbone not in ("mobilenet_v2", "resnet50_fpn"):
-        raise ValueError(f"{cfg.name}: backbone must be mobilenet_v2 or resnet50_fpn, got {cfg.backbone}")
+    if cfg.backbone not in BACKBONE_STAGES:
+        raise ValueError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
+                         f"got {cfg.backbone}")
     if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
         raise ValueError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
                          f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
