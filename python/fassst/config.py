@@ -25,7 +25,6 @@ class SolverConfig:
     clip_gradients: float = 0.0  # L2 norm cap of the whole gradient (Caffe's); 0 = off
     snapshot_iters: int = 10000
     solver_mode: str = "gpu"     # what `caffe train` uses; pycaffe runners choose their own
-    init_from: str = "imagenet"  # "imagenet" (backbone) or a config name whose snapshot seeds it
     # From this fraction of max_iter on, the IAM's BatchNorm trains with fixed statistics
     # (precise BN at that iteration; engine/trainer.py); 0 = never. For tiny batches: the IAM
     # normalises S x S maps, so 2 images give it 2 S^2 values per channel (docs/DESIGN.md).
@@ -44,7 +43,6 @@ class SolverConfig:
 @dataclasses.dataclass(frozen=True)
 class FassstConfig:
     name: str
-    dataset: str = "coco"            # coco | cityscapes | custom
     input_size: int = 416            # square letterboxed input (paper: 416; 768 for Cityscapes)
     backbone: str = "mobilenet_v2"   # mobilenet_v2 (MobileNet-54-V2) | resnet50_fpn (Table 6)
     freeze_backbone_bn: bool = True  # train with the ImageNet BN statistics (reading)
