@@ -9,6 +9,7 @@ CITYSCAPES holds gtFine/<split>/<city>/*_gtFine_polygons.json; images are refere
 import argparse
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
+from fassst import cli
 from fassst.data.cityscapes_to_coco import convert_split, write_json
 
 
@@ -25,4 +26,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

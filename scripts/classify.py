@@ -9,10 +9,10 @@ import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.image_io import ImageReadError
 from fassst.imagenet.classify import ImageNetClassifier
-from fassst.registry import RegistryError
-from fassst.weights.convert_mobilenet_v2 import ConversionError, convert
+from fassst.weights.convert_mobilenet_v2 import convert
 
 
 def main():
@@ -21,11 +21,7 @@ def main():
     ap.add_argument("--top", type=int, default=5, help="classes to print per image (default 5)")
     ap.add_argument("--model-dir", help="converted model folder (default: the cache)")
     args = ap.parse_args()
-    try:
-        classifier = ImageNetClassifier(*convert(out_dir=args.model_dir))
-    except (RegistryError, ConversionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    classifier = ImageNetClassifier(*convert(out_dir=args.model_dir))
     failed = 0
     for path in args.images:
         try:
@@ -41,4 +37,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -5,13 +5,13 @@ Writes mobilenet_v2_imagenet.prototxt / .caffemodel into the cache (~/.cache/fas
 $FASSST_CACHE/weights) or --out-dir; a valid earlier result is reused unless --force.
 """
 import argparse
-import sys
+import os
 
 import _init_paths  # noqa: F401
 
-from fassst.registry import RegistryError
-from fassst.weights.convert_mobilenet_v2 import ConversionError, convert
-from fassst.weights.torch_zip import TorchFileError
+from fassst import cli
+from fassst.errors import InputError
+from fassst.weights.convert_mobilenet_v2 import convert
 
 
 def main():
@@ -19,14 +19,12 @@ def main():
     ap.add_argument("--out-dir", help="write here instead of the cache")
     ap.add_argument("--force", action="store_true", help="convert again even if a result exists")
     args = ap.parse_args()
-    try:
-        prototxt, caffemodel = convert(out_dir=args.out_dir, force=args.force)
-    except (RegistryError, ConversionError, TorchFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.out_dir and os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise InputError(f"{args.out_dir}: exists and is not a folder")
+    prototxt, caffemodel = convert(out_dir=args.out_dir, force=args.force)
     print(f"prototxt:   {prototxt}\ncaffemodel: {caffemodel}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

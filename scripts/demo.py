@@ -2,14 +2,12 @@
 """The main job: fine-tune the CPU config on the sample data and evaluate it (see demo.sh)."""
 import argparse
 import os
-import sys
 
 os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log goes to the run's train.log
 import _init_paths  # noqa: F401,E402
 
-from fassst.demo import run_demo
-from fassst.engine.run_dir import RunDirConflict
-from fassst.engine.trainer import TrainingDiverged
+from fassst import cli  # noqa: E402
+from fassst.demo import run_demo  # noqa: E402
 
 
 def main():
@@ -20,11 +18,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     args = ap.parse_args()
-    try:
-        run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
-    except (RunDirConflict, TrainingDiverged) as e:
-        sys.exit(f"error: {e}")
+    run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -16,7 +16,9 @@ import os
 import sys
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
+from fassst import cli
 from fassst.engine.run_dir import git_revision
+from fassst.errors import InputError, read_json
 from fassst.evaluation import report, reproduction
 from fassst.evaluation.coco_evaluator import IOU_TYPES, evaluate_results, load_coco_gt
 
@@ -44,11 +46,10 @@ def main():
     with open(os.path.join(args.out, "run.json"), "w") as f:  # provenance of the numbers
         json.dump({"args": vars(args), "git": git_revision()}, f, indent=2)
     coco_gt = load_coco_gt(args.ann)
-    with open(args.results) as f:
-        results = json.load(f)
+    results = read_json(args.results, "results file")
     if not isinstance(results, list):
-        sys.exit(f"{args.results}: a COCO results file is a json list, "
-                 f"got {type(results).__name__}")
+        raise InputError(f"{args.results}: a COCO results file is a JSON list, "
+                         f"got {type(results).__name__}")
     metrics = evaluate_results(coco_gt, results, args.iou_types)
     if args.cityscapes_gt:
         from fassst.evaluation.cityscapes_eval import evaluate_coco_results
@@ -62,15 +63,12 @@ def main():
     print(f"wrote {os.path.join(args.out, 'metrics.json')} and metrics.md")
 
     if args.check:
-        try:
-            outcomes = reproduction.check(metrics, args.check,
-                                          reproduction.load_targets(args.targets))
-        except ValueError as e:  # an unknown task must fail, not pass quietly
-            sys.exit(str(e))
+        # an unknown task raises (one `error:` line, exit 1): it must fail, not pass quietly
+        outcomes = reproduction.check(metrics, args.check, reproduction.load_targets(args.targets))
         print(reproduction.format_outcomes(outcomes))
         if not all(o.ok for o in outcomes):
             sys.exit(1)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

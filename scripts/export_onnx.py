@@ -11,12 +11,12 @@ docs/DESIGN.md, "ONNX export".
 """
 import argparse
 import os
-import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.config import load_config
-from fassst.export.graph import ExportError
+from fassst.errors import MissingFileError
 from fassst.export.onnx_export import DEFAULT_OPSET, export_deploy, save
 
 
@@ -33,16 +33,11 @@ def main():
                     "(default: the config's); fixed in the graph")
     args = ap.parse_args()
     if not os.path.isfile(args.weights):
-        print(f"error: {args.weights}: no such caffemodel", file=sys.stderr)
-        return 1
+        raise MissingFileError(f"{args.weights}: no such caffemodel")
     overrides = {k: v for k, v in (("num_classes", args.num_classes),
                                    ("score_threshold", args.score_threshold)) if v is not None}
     cfg = load_config(args.config, **overrides)
-    try:
-        model = export_deploy(cfg, args.weights, opset=args.opset, fold_bn=args.fold_bn)
-    except ExportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    model = export_deploy(cfg, args.weights, opset=args.opset, fold_bn=args.fold_bn)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save(model, args.out)
     print(f"wrote {args.out}: opset {args.opset}, IR version {model.ir_version}, "
@@ -51,4 +46,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -11,7 +11,7 @@ import os
 
 import _init_paths  # noqa: F401
 
-from fassst import cost
+from fassst import cli, cost
 from fassst.config import load_config
 from fassst.net.fassst_net import build_net
 
@@ -61,4 +61,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

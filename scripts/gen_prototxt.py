@@ -9,6 +9,7 @@ import os
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.config import config_names, load_config
 from fassst.net.write import write_generated
 
@@ -26,4 +27,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -20,6 +20,7 @@ import cv2
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
@@ -83,4 +84,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -5,6 +5,7 @@ import argparse
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.data.sample_data import default_dir, ensure_sample_data, summary
 
 
@@ -18,4 +19,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -8,11 +8,11 @@ writes results/mv2_merged.prototxt and results/mv2_merged.caffemodel.
 """
 import argparse
 import os
-import sys
 
 import _init_paths  # noqa: F401
 
-from fassst.deploy.merge_bn import MergeError, merge_bn
+from fassst import cli
+from fassst.deploy.merge_bn import merge_bn
 
 
 def main():
@@ -22,21 +22,13 @@ def main():
     ap.add_argument("caffemodel")
     ap.add_argument("--out", required=True, help="output path prefix (.prototxt/.caffemodel added)")
     args = ap.parse_args()
-    for path in (args.prototxt, args.caffemodel):
-        if not os.path.isfile(path):
-            print(f"error: {path}: no such file", file=sys.stderr)
-            return 1
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     out_prototxt, out_caffemodel = args.out + ".prototxt", args.out + ".caffemodel"
-    try:
-        merged = merge_bn(args.prototxt, args.caffemodel, out_prototxt, out_caffemodel)
-    except MergeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    merged = merge_bn(args.prototxt, args.caffemodel, out_prototxt, out_caffemodel)
     print(f"folded BatchNorm into {len(merged)} convolutions\n"
           f"wrote {out_prototxt}\n      {out_caffemodel}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

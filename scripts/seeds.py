@@ -14,10 +14,10 @@ import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
-from fassst.engine.run_dir import RunDirConflict
 from fassst.engine.seeds import parse_seeds, run_seeds
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
@@ -37,13 +37,10 @@ def main():
     ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
     cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
     os.makedirs(args.out, exist_ok=True)
-    try:
-        run_seeds(cfg, args.out, ann, images, imagenet_weights(cfg), parse_seeds(args.seeds),
-                  max_iter=args.iters, workers=args.workers, quiet=not sys.stdout.isatty())
-    except RunDirConflict as e:
-        sys.exit(f"error: {e}")
+    run_seeds(cfg, args.out, ann, images, imagenet_weights(cfg), parse_seeds(args.seeds),
+              max_iter=args.iters, workers=args.workers, quiet=not sys.stdout.isatty())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

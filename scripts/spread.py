@@ -10,15 +10,16 @@ image (a collapsed run: every photo gets the same prediction).
 """
 import argparse
 import os
-import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.diagnostics.net_spread import deploy_spread
 from fassst.diagnostics.spread import collapsed, format_table
+from fassst.errors import InputError, MissingFileError
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
@@ -37,12 +38,12 @@ def main():
     cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
     weights = imagenet_weights(cfg) if args.weights == "imagenet" else args.weights
     if not os.path.isfile(weights):
-        sys.exit(f"error: {weights}: no such caffemodel")
+        raise MissingFileError(f"{weights}: no such caffemodel")
     try:
         report = deploy_spread(cfg, weights, ann, images, args.max_images,
                                blobs=args.blobs.split(",") if args.blobs else None)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    except ValueError as e:  # diagnostics' own checks (unknown blob, too few images)
+        raise InputError(str(e)) from None
     print(format_table(report))
     dead = collapsed(report)
     if dead:
@@ -51,4 +52,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

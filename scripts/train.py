@@ -11,16 +11,15 @@ Ctrl-C (or SIGTERM) snapshots before stopping. Caffe's own log is OUT/train.log.
 import argparse
 import json
 import os
-import sys
 
 os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log is the run's train.log
 import _init_paths  # noqa: F401,E402
 
+from fassst import cli  # noqa: E402
 from fassst.config import load_config  # noqa: E402
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
-from fassst.engine.run_dir import RunDirConflict
-from fassst.engine.trainer import TrainingDiverged, train
+from fassst.engine.trainer import train
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
@@ -49,15 +48,12 @@ def main():
                  f"weights here: pass a .caffemodel with its layer names, or 'none'")
     weights = {"imagenet": lambda: imagenet_weights(cfg),
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
-    try:
-        result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
-                       max_iter=args.iters, workers=args.workers,
-                       augment=False if args.no_augment else None, gpu=args.gpu)
-    except (RunDirConflict, TrainingDiverged) as e:
-        sys.exit(f"error: {e}")
+    result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
+                   max_iter=args.iters, workers=args.workers,
+                   augment=False if args.no_augment else None, gpu=args.gpu)
     print(json.dumps(result))
     return 130 if result["stopped_by"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

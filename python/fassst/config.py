@@ -5,11 +5,16 @@ states only what differs. Builders take the config as an explicit argument; noth
 global config.
 """
 import dataclasses
-import json
 import os
 from typing import Tuple
 
+from fassst.errors import InputError, MissingFileError, read_json
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+class ConfigError(InputError):
+    """A config file or override is malformed or out of range; the message names the key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,16 +83,36 @@ class FassstConfig:
     solver: SolverConfig = SolverConfig()
 
 
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _is_kind(value, kind):
+    if kind in (int, float) and isinstance(value, bool):  # JSON true is no count
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
 def _build(cls, raw, where):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a JSON object, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    for key, value in raw.items():
+        kind = fields[key].type
+        if kind in _KINDS and not _is_kind(value, kind):
+            raise ConfigError(f"{where}: {key} must be {_KINDS[kind]}, got {value!r}")
     kwargs = dict(raw)
     if "solver" in kwargs:
         kwargs["solver"] = _build(SolverConfig, kwargs["solver"], where + " [solver]")
     if "loss_weights" in kwargs:
-        kwargs["loss_weights"] = tuple(kwargs["loss_weights"])
+        weights = kwargs["loss_weights"]
+        if not (isinstance(weights, (list, tuple)) and len(weights) == 3
+                and all(_is_kind(w, float) for w in weights)):
+            raise ConfigError(f"{where}: loss_weights must be 3 numbers (mask, loc, cls), "
+                              f"got {weights!r}")
+        kwargs["loss_weights"] = tuple(weights)
     return cls(**kwargs)
 
 
@@ -99,9 +124,10 @@ def load_config(name_or_path, **overrides):
     """A named config (fassst/configs/NAME.json) or a path to a JSON file; overrides win."""
     path = name_or_path if name_or_path.endswith(".json") else os.path.join(CONFIG_DIR, name_or_path + ".json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such config; named configs: {', '.join(config_names())}")
-    with open(path) as f:
-        raw = json.load(f)
+        raise MissingFileError(f"{path}: no such config; named configs: {', '.join(config_names())}")
+    raw = read_json(path, "config")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a JSON object, got {type(raw).__name__}")
     raw.update(overrides)
     cfg = _build(FassstConfig, raw, path)
     validate(cfg)
@@ -110,26 +136,29 @@ def load_config(name_or_path, **overrides):
 
 def validate(cfg):
     from fassst.net.geometry import BACKBONE_STAGES, grid_side
-    grid_side(cfg.num_slots)
+    try:
+        grid_side(cfg.num_slots)
+    except ValueError as e:
+        raise ConfigError(f"{cfg.name}: {e}") from None
     if cfg.head_depth not in (4, 5, 6):
-        raise ValueError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
+        raise ConfigError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
     if cfg.backbone not in BACKBONE_STAGES:
-        raise ValueError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
+        raise ConfigError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
                          f"got {cfg.backbone}")
     if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
-        raise ValueError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
+        raise ConfigError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
                          f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
     if cfg.fold_backbone_bn and cfg.backbone != "mobilenet_v2":
-        raise ValueError(f"{cfg.name}: fold_backbone_bn is for the MobileNetV2 backbone (its "
+        raise ConfigError(f"{cfg.name}: fold_backbone_bn is for the MobileNetV2 backbone (its "
                          f"ImageNet weights are folded here); set it false for {cfg.backbone}")
     if not 0 <= cfg.freeze_backbone_stages <= 7:
-        raise ValueError(f"{cfg.name}: freeze_backbone_stages must be 0..7, got {cfg.freeze_backbone_stages}")
+        raise ConfigError(f"{cfg.name}: freeze_backbone_stages must be 0..7, got {cfg.freeze_backbone_stages}")
     if cfg.backbone_lr_mult < 0:
-        raise ValueError(f"{cfg.name}: backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
+        raise ConfigError(f"{cfg.name}: backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
     if not 0 <= cfg.cls_prior < 1:
-        raise ValueError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
+        raise ConfigError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
     if cfg.input_size % 32:
-        raise ValueError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
+        raise ConfigError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
 
 
 def to_dict(cfg):

@@ -8,8 +8,10 @@ import os
 import cv2
 import numpy as np
 
+from fassst.errors import InputError
 
-class ImageReadError(ValueError):
+
+class ImageReadError(InputError):
     """A photo is missing or unreadable; the message names the file."""
 
 

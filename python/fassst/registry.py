@@ -21,6 +21,8 @@ import tempfile
 import zipfile
 from typing import NamedTuple
 
+from fassst.errors import FassstError
+
 KINDS = ("sdist", "wheel")
 
 
@@ -32,7 +34,7 @@ class Pin(NamedTuple):
     kind: str = "sdist"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(FassstError, RuntimeError):
     """A pinned package could not be fetched, verified or unpacked; the message says what to do."""
 
 

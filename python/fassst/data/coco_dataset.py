@@ -25,6 +25,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from fassst.errors import InputError
 from fassst.image_io import read_rgb
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 DROP_REASONS = ("degenerate_box", "zero_area")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """The annotation file or an image disagrees with the COCO format; the message says where."""
 
 
@@ -101,8 +102,9 @@ class CocoDataset:
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
             try:
                 self.coco = COCO(ann_file)
-            except ValueError as e:
-                raise DatasetError(f"{ann_file}: not a readable COCO json ({e})") from None
+            except (ValueError, AssertionError) as e:  # not JSON; not a JSON object
+                raise DatasetError(f"{ann_file}: not a readable COCO json "
+                                   f"({e or 'not a JSON object'})") from None
         self.ann_file, self.image_dir = ann_file, image_dir
         cats = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c["id"])
         if not cats:

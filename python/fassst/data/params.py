@@ -5,6 +5,7 @@ is type-checked, so a typo in a prototxt fails at net construction, not silently
 """
 import json
 
+from fassst.errors import InputError
 from fassst.net.geometry import grid_side
 
 # key -> (type, default); None default = required
@@ -35,28 +36,28 @@ def parse_params(param_str):
         try:
             raw = json.loads(param_str or "{}")
         except json.JSONDecodeError as e:
-            raise ValueError(f"data layer param_str is not JSON ({e}): {param_str!r}") from None
+            raise InputError(f"data layer param_str is not JSON ({e}): {param_str!r}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"data layer param_str must be a JSON object, got {param_str!r}")
+        raise InputError(f"data layer param_str must be a JSON object, got {param_str!r}")
     unknown = sorted(set(raw) - set(SPEC))
     if unknown:
-        raise ValueError(f"data layer param_str: unknown key(s) {unknown}; known: {sorted(SPEC)}")
+        raise InputError(f"data layer param_str: unknown key(s) {unknown}; known: {sorted(SPEC)}")
     out = {}
     for key, (kind, default) in SPEC.items():
         if key not in raw:
             if default is None:
-                raise ValueError(f"data layer param_str: {key!r} is required")
+                raise InputError(f"data layer param_str: {key!r} is required")
             out[key] = default
             continue
         value = raw[key]
         # bool is an int subclass in Python, and JSON "1" for a bool is a likely typo: be strict
         if type(value) is not kind:
-            raise ValueError(f"data layer param_str: {key!r} must be {kind.__name__}, "
+            raise InputError(f"data layer param_str: {key!r} must be {kind.__name__}, "
                              f"got {value!r}")
         if key in _MIN and value < _MIN[key]:
-            raise ValueError(f"data layer param_str: {key!r} must be >= {_MIN[key]}, got {value}")
+            raise InputError(f"data layer param_str: {key!r} must be >= {_MIN[key]}, got {value}")
         if kind is str and not value:
-            raise ValueError(f"data layer param_str: {key!r} must not be empty")
+            raise InputError(f"data layer param_str: {key!r} must not be empty")
         out[key] = value
     grid_side(out["num_slots"])
     return out

@@ -37,6 +37,7 @@ from pycocotools import mask as mask_utils
 
 from fassst.data.coco_dataset import (CocoDataset, decode_mask, segmentation_to_rle,
                                       uncompressed_rle)
+from fassst.errors import InputError
 from fassst.registry import Pin, cache_root, fetch_member
 
 VERSION = 2  # bump when the content changes: the cache folder is per version
@@ -100,6 +101,7 @@ def ensure_sample_data(folder=None, force=False):
     incomplete. Builds in a temporary folder and renames it into place."""
     folder = os.path.abspath(folder or default_dir())
     if force or not is_complete(folder):
+        _check_replaceable(folder)
         parent = os.path.dirname(folder)
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=parent, prefix=".building-")
@@ -114,6 +116,18 @@ def ensure_sample_data(folder=None, force=False):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return os.path.join(folder, "annotations.json"), os.path.join(folder, "images")
+
+
+def _check_replaceable(folder):
+    """Building replaces `folder`: refuse a file, or a folder of something else (it would be
+    deleted). A folder with a manifest.json is an earlier build; an empty one is free."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"{folder}: exists and is not a folder; choose another place for the "
+                         f"sample data")
+    if os.path.isdir(folder) and os.listdir(folder) and not os.path.isfile(
+            os.path.join(folder, "manifest.json")):
+        raise InputError(f"{folder}: a folder that is not a sample data set (no manifest.json); "
+                         f"building there would delete it: choose an empty or new folder")
 
 
 def is_complete(folder):

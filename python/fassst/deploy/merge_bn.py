@@ -13,14 +13,18 @@ A conv is merged only when its output reaches nothing but the BatchNorm (and the
 output nothing but the Scale) before being overwritten in place: otherwise some other layer would
 see the normalised values instead of the raw conv output, and the conv is left as it is.
 """
+import os
+
 import numpy as np
 from google.protobuf import text_format
 
 import caffe
 from caffe.proto import caffe_pb2
 
+from fassst.errors import InputError, MissingFileError
 
-class MergeError(ValueError):
+
+class MergeError(InputError):
     """The net cannot be merged as asked; the message names the layer."""
 
 
@@ -115,9 +119,15 @@ def merged_net_param(net_param, merges):
 
 def merge_bn(prototxt, caffemodel, out_prototxt, out_caffemodel):
     """Writes the folded net and weights; returns the names of the merged convolutions."""
+    for path, what in ((prototxt, "prototxt"), (caffemodel, "caffemodel")):
+        if not os.path.isfile(path):
+            raise MissingFileError(f"{path}: no such {what}")
     net_param = caffe_pb2.NetParameter()
     with open(prototxt) as f:
-        text_format.Merge(f.read(), net_param)
+        try:
+            text_format.Merge(f.read(), net_param)
+        except (text_format.ParseError, UnicodeDecodeError) as e:
+            raise MergeError(f"{prototxt}: not a Caffe net prototxt ({e})") from None
     merges = find_merges(net_param)
     if not merges:
         raise MergeError(f"{prototxt}: no (De)Convolution followed by BatchNorm to fold")

@@ -8,6 +8,7 @@ import subprocess
 
 from fassst.build_paths import REPO_ROOT
 from fassst.config import to_dict
+from fassst.errors import FassstError
 
 
 def git_revision():
@@ -30,7 +31,7 @@ def prepare(out_dir, cfg, extra=None):
         f.write(git_revision() + "\n")
 
 
-class RunDirConflict(Exception):
+class RunDirConflict(FassstError):
     """The output folder holds a run that this one must not continue or overwrite."""
 
 

@@ -17,7 +17,6 @@ category or area range: pycocotools' -1).
 import contextlib
 import copy
 import io
-import json
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from fassst import coco_rle
+from fassst.errors import InputError, read_json
 
 IOU_TYPES = ("segm", "bbox")
 # The first six of COCOeval.stats, in its order: the paper's Table 1 columns.
@@ -50,8 +50,9 @@ def load_coco_gt(gt):
     elif isinstance(gt, dict):
         dataset = gt
     else:
-        with open(gt) as f:
-            dataset = json.load(f)
+        dataset = read_json(gt, "annotation file")
+        if not isinstance(dataset, dict) or not isinstance(dataset.get("images"), list):
+            raise InputError(f"{gt}: not a COCO annotation file (a JSON object with 'images')")
     ann_ids = [a["id"] for a in dataset.get("annotations", [])]
     if isinstance(gt, COCO) and (not ann_ids or min(ann_ids) > 0):
         return gt
@@ -122,8 +123,11 @@ def load_results(coco_gt, results, iou_type):
     drop = {"segm": "bbox", "bbox": "segmentation"}[iou_type]
     dets = []
     for r in results:
-        if key not in r:
-            raise ValueError(f"a result has no {key!r}, which {iou_type} evaluation needs: {r}")
+        if not isinstance(r, dict) or key not in r:
+            raise InputError(f"a result has no {key!r}, which {iou_type} evaluation needs: {r}")
+        if r.get("image_id") not in coco_gt.imgs:
+            raise InputError(f"a result's image_id {r.get('image_id')!r} is not an image of the "
+                             f"ground truth: {r}")
         dets.append({k: v for k, v in r.items() if k != drop})
     with _quiet():
         if dets:

@@ -4,10 +4,11 @@
 A row misses when its metric is absent or NaN, or |measured - value| > tolerance. A task with
 no row is an error, never a silent pass.
 """
-import json
 import math
 import os
 from typing import NamedTuple, Optional
+
+from fassst.errors import InputError, read_json
 
 DEFAULT_TARGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets.json")
 
@@ -27,16 +28,18 @@ class Outcome(NamedTuple):
 
 
 def load_targets(path=DEFAULT_TARGETS):
-    with open(path) as f:
-        rows = json.load(f)["targets"]
+    doc = read_json(path, "targets file")
+    rows = doc.get("targets") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: a targets file is a JSON object with a list 'targets'")
     targets = []
     for i, row in enumerate(rows):
-        if len(row) != 5:
-            raise ValueError(f"{path}: target {i} must be [task, metric, value, tolerance, "
+        if not isinstance(row, list) or len(row) != 5:
+            raise InputError(f"{path}: target {i} must be [task, metric, value, tolerance, "
                              f"source], got {row}")
         t = Target(str(row[0]), str(row[1]), float(row[2]), float(row[3]), str(row[4]))
         if t.tolerance < 0:
-            raise ValueError(f"{path}: target {i} has a negative tolerance {t.tolerance}")
+            raise InputError(f"{path}: target {i} has a negative tolerance {t.tolerance}")
         targets.append(t)
     return targets
 
@@ -52,11 +55,11 @@ def lookup(metrics, path):
 
 
 def check(metrics, task, targets):
-    """Outcome of every target row of `task`; ValueError if the task has none."""
+    """Outcome of every target row of `task`; InputError (a ValueError) if the task has none."""
     rows = [t for t in targets if t.task == task]
     if not rows:
         known = sorted({t.task for t in targets})
-        raise ValueError(f"no reproduction target for task {task!r}; known tasks: {known}")
+        raise InputError(f"no reproduction target for task {task!r}; known tasks: {known}")
     outcomes = []
     for t in rows:
         measured = lookup(metrics, t.metric)

@@ -10,10 +10,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from fassst.errors import InputError
+
 MIN_OPSET = 16  # RoiAlign's coordinate_transformation_mode (half_pixel) came with opset 16
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """The net cannot be exported as asked; the message names the layer."""
 
 

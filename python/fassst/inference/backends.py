@@ -2,6 +2,8 @@
 `onnxruntime` (a .onnx written by scripts/export_onnx.py). Imports are per backend, so the ONNX
 backend needs no pycaffe."""
 
+from fassst.errors import InputError
+
 BACKENDS = ("caffe", "onnxruntime")
 
 
@@ -11,7 +13,7 @@ def make_predictor(backend, cfg, weights, gpu=None, score_threshold=None):
         return Predictor(cfg, weights, gpu=gpu, score_threshold=score_threshold)
     if backend == "onnxruntime":
         if gpu is not None:
-            raise ValueError("--gpu is for the caffe backend; the onnxruntime package pinned here "
+            raise InputError("--gpu is for the caffe backend; the onnxruntime package pinned here "
                              "is the CPU build")
         from fassst.inference.onnx_predictor import OnnxPredictor
         return OnnxPredictor(cfg, weights, score_threshold=score_threshold)

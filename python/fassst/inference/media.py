@@ -3,6 +3,7 @@ import os
 
 import cv2
 
+from fassst.errors import InputError, MissingFileError
 from fassst.image_io import read_rgb
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -18,20 +19,20 @@ def iter_images(path):
     if os.path.isdir(path):
         names = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
         if not names:
-            raise FileNotFoundError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
+            raise MissingFileError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
         for name in names:
             yield name, read_rgb(os.path.join(path, name))
     elif os.path.isfile(path):
         yield os.path.basename(path), read_rgb(path)
     else:
-        raise FileNotFoundError(f"{path}: no such image, folder or video")
+        raise MissingFileError(f"{path}: no such image, folder or video")
 
 
 def iter_video(path):
     """(frame index, RGB frame) of a video file, and its frames per second as the first item."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot open this video")
+        raise InputError(f"{path}: OpenCV cannot open this video")
     try:
         yield cap.get(cv2.CAP_PROP_FPS) or 25.0
         i = 0

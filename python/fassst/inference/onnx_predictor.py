@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from fassst.errors import InputError, MissingFileError
 from fassst.inference.letterbox_predictor import LetterboxPredictor
 
 
@@ -21,19 +23,23 @@ def model_metadata(session):
 class OnnxPredictor(LetterboxPredictor):
     def __init__(self, cfg, onnx_path, score_threshold=None, mask_threshold=0.5, threads=0):
         if not os.path.isfile(onnx_path):
-            raise FileNotFoundError(f"{onnx_path}: no such ONNX model (write one with "
-                                    f"scripts/export_onnx.py)")
+            raise MissingFileError(f"{onnx_path}: no such ONNX model (write one with "
+                                   f"scripts/export_onnx.py)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, one per core
-        self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(onnx_path, options,
+                                                providers=["CPUExecutionProvider"])
+        except (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.Fail) as e:
+            raise InputError(f"{onnx_path}: ONNX Runtime cannot load it ({e})") from None
         meta = model_metadata(self.session)
         shape = self.session.get_inputs()[0].shape
         if shape[2:] != [cfg.input_size, cfg.input_size]:
-            raise ValueError(f"{onnx_path}: input {shape}, but config {cfg.name} has input_size "
+            raise InputError(f"{onnx_path}: input {shape}, but config {cfg.name} has input_size "
                              f"{cfg.input_size}")
         self.graph_threshold = float(meta.get("score_threshold", "nan"))
         if score_threshold is not None and not score_threshold >= self.graph_threshold:
-            raise ValueError(f"{onnx_path} keeps scores > {self.graph_threshold}; a lower "
+            raise InputError(f"{onnx_path} keeps scores > {self.graph_threshold}; a lower "
                              f"threshold ({score_threshold}) needs scripts/export_onnx.py "
                              f"--score-threshold {score_threshold}")
         super().__init__(cfg, mask_threshold)

@@ -10,6 +10,7 @@ import os
 
 import caffe
 
+from fassst.errors import MissingFileError
 from fassst.inference.letterbox_predictor import LetterboxPredictor
 from fassst.net.fassst_net import build_net
 from fassst.net.load import caffe_net
@@ -18,7 +19,7 @@ from fassst.net.load import caffe_net
 class Predictor(LetterboxPredictor):
     def __init__(self, cfg, weights, gpu=None, score_threshold=None, mask_threshold=0.5):
         if not os.path.isfile(weights):
-            raise FileNotFoundError(f"{weights}: no such caffemodel (train one with scripts/train.py)")
+            raise MissingFileError(f"{weights}: no such caffemodel (train one with scripts/train.py)")
         if score_threshold is not None:
             cfg = dataclasses.replace(cfg, score_threshold=score_threshold)
         if gpu is None:

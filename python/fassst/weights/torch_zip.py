@@ -19,6 +19,8 @@ import zipfile
 
 import numpy as np
 
+from fassst.errors import InputError
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
@@ -29,7 +31,7 @@ STORAGE_DTYPES = {
 }
 
 
-class TorchFileError(ValueError):
+class TorchFileError(InputError):
     """The file is not a readable PyTorch checkpoint; the message names the file."""
 
 

@@ -1,0 +1,33 @@
+"""The project's own errors: what a user's input causes (a missing or malformed file, a setting out
+of range, a data set that contradicts itself, weights that do not fit the net), as against bugs.
+
+Entry scripts end through fassst.cli.run, which prints these as one `error: <message>` line and
+exits 1; any other exception is a bug and keeps its traceback. The message names the file or the
+setting. Each class also derives from the built-in exception its callers caught before
+(ValueError, FileNotFoundError, RuntimeError), so existing handlers keep working.
+"""
+import json
+import os
+
+
+class FassstError(Exception):
+    """Base of the errors a user can act on from the message alone."""
+
+
+class InputError(FassstError, ValueError):
+    """A file or value given to the program is malformed or contradicts another."""
+
+
+class MissingFileError(FassstError, FileNotFoundError):
+    """A file or folder given to the program does not exist."""
+
+
+def read_json(path, what="json file"):
+    """The parsed content of `path`; MissingFileError or InputError naming the file otherwise."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: no such {what}")
+    with open(path, "rb") as f:
+        try:
+            return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: {what} is not JSON ({e})") from None
