@@ -16,7 +16,6 @@ import _init_paths  # noqa: F401
 
 from fassst import cli
 from fassst.config import load_config
-from fassst.errors import MissingFileError
 from fassst.export.onnx_export import DEFAULT_OPSET, export_deploy, save
 
 
@@ -32,8 +31,6 @@ def main():
     ap.add_argument("--score-threshold", type=float, help="keep slots scoring above this "
                     "(default: the config's); fixed in the graph")
     args = ap.parse_args()
-    if not os.path.isfile(args.weights):
-        raise MissingFileError(f"{args.weights}: no such caffemodel")
     overrides = {k: v for k, v in (("num_classes", args.num_classes),
                                    ("score_threshold", args.score_threshold)) if v is not None}
     cfg = load_config(args.config, **overrides)

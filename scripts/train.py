@@ -20,6 +20,7 @@ from fassst.config import load_config  # noqa: E402
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
 from fassst.engine.trainer import train
+from fassst.net.load import check_config_weights
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 
@@ -48,6 +49,8 @@ def main():
                  f"weights here: pass a .caffemodel with its layer names, or 'none'")
     weights = {"imagenet": lambda: imagenet_weights(cfg),
                "none": lambda: None}.get(args.weights, lambda: args.weights)()
+    if weights:
+        check_config_weights(cfg, weights)  # Caffe would abort the process on a misfit
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
                    max_iter=args.iters, workers=args.workers,
                    augment=False if args.no_augment else None, gpu=args.gpu)

@@ -181,3 +181,55 @@ def test_classify_names_each_unreadable_image_and_classifies_the_rest(sample, tm
     assert len(errors) == 2 and "gone.jpg: no such image file" in errors[0]
     assert "notes.jpg: OpenCV cannot decode it" in errors[1]
     assert photo in done.stdout and "  1. " in done.stdout
+
+
+# ---- weights that do not fit (Caffe would abort the process: refused before it sees them) ----
+
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    """A fassst_cpu_sample deploy caffemodel (fillers: only its shapes matter here)."""
+    import caffe
+    from fassst.config import load_config
+    from fassst.net.fassst_net import build_net
+    from fassst.net.load import caffe_net
+    path = tmp_path_factory.mktemp("weights") / "cpu_sample.caffemodel"
+    caffe_net(build_net(load_config("fassst_cpu_sample"), "deploy"), caffe.TEST).save(str(path))
+    return path
+
+
+def test_infer_weights_of_another_config(sample, sample_model, tmp_path):
+    one_error(run_script("infer.py", "--config", "fassst_416_coco", "--weights", sample_model,
+                         "--input", sample[1], "--out", tmp_path / "out"),
+              "cpu_sample.caffemodel does not fit config fassst_416_coco: layer 'iam/conv1' blob 0 "
+              "is (64, 96, 3, 3) in the file, (192, 96, 3, 3) in the net")
+
+
+def test_train_unfolded_imagenet_weights_for_a_folded_config(tmp_path):
+    from fassst.weights.convert_mobilenet_v2 import convert
+    unfolded = convert(log=lambda *a: None)[1]
+    one_error(run_script("train.py", "--config", "fassst_cpu_sample", "--weights", unfolded,
+                         "--out", tmp_path / "run"),
+              "does not fit config fassst_cpu_sample: layer 'features.0.0' has 1 blob(s) in "
+              "the file, 2 in the net", "not BatchNorm-folded", "fold_backbone_bn")
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_merge_bn_weights_of_another_net(sample_model, tmp_path):
+    from fassst.weights.convert_mobilenet_v2 import convert
+    prototxt = convert(log=lambda *a: None)[0]
+    one_error(run_script("merge_bn.py", prototxt, sample_model, "--out", tmp_path / "merged"),
+              "cpu_sample.caffemodel does not fit this net: layer 'features.0.0' has 2 blob(s) in "
+              "the file, 1 in the net")
+
+
+def test_export_onnx_weights_not_a_caffemodel(tmp_path):
+    junk = tmp_path / "junk.caffemodel"
+    junk.write_bytes(b"\xff" * 64)
+    one_error(run_script("export_onnx.py", "--config", "fassst_cpu_sample", "--weights", junk,
+                         "--out", tmp_path / "m.onnx"), "junk.caffemodel: not a caffemodel")
+
+
+def test_export_onnx_weights_of_another_config(sample_model, tmp_path):
+    one_error(run_script("export_onnx.py", "--config", "fassst_416_coco", "--weights", sample_model,
+                         "--out", tmp_path / "m.onnx"),
+              "layer iam/conv1: weights (64, 96, 3, 3) do not give num_output 192")

@@ -22,6 +22,7 @@ import caffe
 from caffe.proto import caffe_pb2
 
 from fassst.errors import InputError, MissingFileError
+from fassst.net.weights_fit import check_fits
 
 
 class MergeError(InputError):
@@ -131,7 +132,9 @@ def merge_bn(prototxt, caffemodel, out_prototxt, out_caffemodel):
     merges = find_merges(net_param)
     if not merges:
         raise MergeError(f"{prototxt}: no (De)Convolution followed by BatchNorm to fold")
-    src = caffe.Net(prototxt, caffe.TEST, weights=caffemodel)
+    src = caffe.Net(prototxt, caffe.TEST)
+    check_fits(src, caffemodel)  # a misfit would abort the process inside Caffe
+    src.copy_from(caffemodel)
     new_param = merged_net_param(net_param, merges)
     with open(out_prototxt, "w") as f:
         f.write(text_format.MessageToString(new_param))

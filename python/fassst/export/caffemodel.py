@@ -7,18 +7,14 @@ import types
 
 import numpy as np
 
-from caffe.proto import caffe_pb2
-
 from fassst.deploy import merge_bn
 from fassst.export.graph import ExportError
+from fassst.net.weights_fit import blob_shape, parse_caffemodel
 
 
 def _blob_array(blob):
     data = np.asarray(blob.double_data if len(blob.double_data) else blob.data, np.float32)
-    if blob.HasField("shape"):
-        shape = tuple(blob.shape.dim)
-    else:  # legacy 4-D (num, channels, height, width)
-        shape = (blob.num, blob.channels, blob.height, blob.width)
+    shape = blob_shape(blob)
     if int(np.prod(shape)) != data.size:
         raise ExportError(f"blob of shape {shape} holds {data.size} values")
     return data.reshape(shape)
@@ -26,9 +22,7 @@ def _blob_array(blob):
 
 def read_caffemodel(path):
     """{layer name: [numpy float32 arrays]} for every layer with blobs."""
-    param = caffe_pb2.NetParameter()
-    with open(path, "rb") as f:
-        param.ParseFromString(f.read())
+    param = parse_caffemodel(path)
     if len(param.layers):
         raise ExportError(f"{path}: V1 'layers' caffemodel; upgrade it with Caffe's "
                           f"upgrade_net_proto_binary first")

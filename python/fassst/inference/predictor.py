@@ -3,7 +3,8 @@
 The deploy net ends in IAMDecode -> ROIAlign -> RFF -> tail -> Sigmoid; its `rois` blob holds
 the kept slots' boxes (input pixels), `scores`, `labels` and `masks` (R, 1, M, M) the rest.
 Letterbox, paste-back and the 0.5 mask threshold are LetterboxPredictor's (shared with the ONNX
-backend, onnx_predictor.py). No NMS (the paper's point).
+backend, onnx_predictor.py). No NMS (the paper's point). Weights that do not fit the config are
+refused before Caffe sees them (net/weights_fit.py).
 """
 import dataclasses
 import os
@@ -28,7 +29,7 @@ class Predictor(LetterboxPredictor):
             caffe.set_device(gpu)
             caffe.set_mode_gpu()
         super().__init__(cfg, mask_threshold)
-        self.net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights)
+        self.net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights, cfg=cfg)
 
     def forward(self, blob):
         self.net.blobs["data"].data[0] = blob

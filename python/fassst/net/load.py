@@ -1,15 +1,32 @@
 """A NetParameter (NetSpec's output, or an edited prototxt) as a caffe.Net. pycaffe reads nets
-only from files, so the text goes through a temporary prototxt that is removed again."""
+only from files, so the text goes through a temporary prototxt that is removed again. Weights
+are checked against the net before Caffe copies them (net/weights_fit.py): a misfit would abort
+the process inside Caffe."""
 import os
 import tempfile
 
 import caffe
 
+from fassst.net.weights_fit import check_fits
 
-def caffe_net(net_param, phase, weights=None):
+
+def caffe_net(net_param, phase, weights=None, cfg=None):
+    """The net, with `weights` (a .caffemodel) copied in if given; cfg names the config in a
+    WeightsMismatch."""
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
         f.write(str(net_param))
     try:
-        return caffe.Net(f.name, phase, weights=weights) if weights else caffe.Net(f.name, phase)
+        net = caffe.Net(f.name, phase)
     finally:
         os.unlink(f.name)
+    if weights:
+        check_fits(net, weights, cfg)
+        net.copy_from(weights)
+    return net
+
+
+def check_config_weights(cfg, weights):
+    """Raises WeightsMismatch (or MissingFileError) unless `weights` fits cfg's train net, the
+    net a training run copies them into (built here with Input layers, one image, fillers)."""
+    from fassst.net.fassst_net import build_net
+    check_fits(caffe_net(build_net(cfg, "train", batch_size=1), caffe.TRAIN), weights, cfg)
