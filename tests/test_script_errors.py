@@ -175,11 +175,15 @@ def test_classify_names_each_unreadable_image_and_classifies_the_rest(sample, tm
     photo = os.path.join(sample[1], "labelme_voc_2011_000025.jpg")
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
-    done = run_script("classify.py", tmp_path / "gone.jpg", text, photo, "--top", "1")
+    cut = tmp_path / "cut.jpg"
+    with open(photo, "rb") as f:
+        cut.write_bytes(f.read()[:2000])
+    done = run_script("classify.py", tmp_path / "gone.jpg", text, cut, photo, "--top", "1")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2 and "gone.jpg: no such image file" in errors[0]
+    assert len(errors) == 3 and "gone.jpg: no such image file" in errors[0]
     assert "notes.jpg: OpenCV cannot decode it" in errors[1]
+    assert "cut.jpg: truncated JPEG" in errors[2]
     assert photo in done.stdout and "  1. " in done.stdout
 
 

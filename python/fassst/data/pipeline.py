@@ -9,7 +9,7 @@ Per image: read -> (augment: flip, colour jitter) -> letterbox -> assign slots -
 of the assigned instances. gt_rois are the assigned instances' GT boxes in input pixels, in
 (image, slot) order, and mask_target follows the same order.
 
-An unreadable image (missing, corrupt, size unlike the json) raises, naming the file; with
+An unreadable image (missing, corrupt, truncated, size unlike the json) raises, naming the file; with
 skip_bad_images it is replaced by the next readable image of the same epoch order, and counted.
 """
 import logging
