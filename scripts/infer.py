@@ -16,18 +16,14 @@ import argparse
 import json
 import os
 
-import cv2
-
 import _init_paths  # noqa: F401
 
 from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.sample_data import ensure_sample_data
-from fassst.evaluation.coco_evaluator import instances_to_results
-from fassst.inference import media
 from fassst.inference.backends import BACKENDS, make_predictor
-from fassst.vis import READABLE_MIN_SIDE, overlay
+from fassst.inference.run import predict_media
 
 
 def main():
@@ -50,34 +46,8 @@ def main():
     cfg = load_config(args.config, num_classes=data.num_classes)
     predict = make_predictor(args.backend, cfg, args.weights, gpu=args.gpu,
                              score_threshold=args.score_threshold)
-    os.makedirs(args.out, exist_ok=True)
-    results = []
-    if media.is_video(args.input):
-        frames = media.iter_video(args.input)
-        fps = next(frames)
-        stem = os.path.splitext(os.path.basename(args.input))[0]
-        writer = None
-        for i, frame in frames:
-            inst = predict(frame)
-            pic = cv2.cvtColor(overlay(frame, inst["boxes"], inst["scores"], inst["labels"],
-                                       inst["masks"], data.class_names,
-                                       min_score=args.draw_threshold), cv2.COLOR_RGB2BGR)
-            if writer is None:
-                writer = cv2.VideoWriter(os.path.join(args.out, stem + ".mp4"),
-                                         cv2.VideoWriter_fourcc(*"mp4v"), fps, pic.shape[1::-1])
-            writer.write(pic)
-            results += instances_to_results(i + 1, inst, data.category_ids, frame.shape[:2])
-        if writer is not None:
-            writer.release()
-    else:
-        for k, (name, image) in enumerate(media.iter_images(args.input), start=1):
-            inst = predict(image)
-            pic = overlay(image, inst["boxes"], inst["scores"], inst["labels"], inst["masks"],
-                          data.class_names, min_score=args.draw_threshold, min_side=READABLE_MIN_SIDE)
-            cv2.imwrite(os.path.join(args.out, os.path.splitext(name)[0] + ".png"),
-                        cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
-            results += instances_to_results(ids.get(name, k), inst, data.category_ids, image.shape[:2])
-            print(f"{name}: {len(inst['scores'])} instances")
+    results = predict_media(predict, args.input, args.out, data.class_names, data.category_ids,
+                            image_ids=ids, draw_threshold=args.draw_threshold)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f)
     print(f"wrote {args.out}")

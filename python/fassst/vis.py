@@ -52,6 +52,19 @@ def overlay(image_rgb, boxes, scores, labels, masks, class_names, alpha=0.5, min
     return out
 
 
+def overlay_instances(image_rgb, inst, class_names, min_score=0.3, min_side=0):
+    """overlay() of a predictor's output dict (boxes, scores, labels, masks)."""
+    return overlay(image_rgb, inst["boxes"], inst["scores"], inst["labels"], inst["masks"],
+                   class_names, min_score=min_score, min_side=min_side)
+
+
+def write_overlay(path, image_rgb, inst, class_names, min_score=0.3):
+    """Writes the overlay of a still image to `path` (an image file; OpenCV writes BGR), small
+    images enlarged to READABLE_MIN_SIDE."""
+    pic = overlay_instances(image_rgb, inst, class_names, min_score, READABLE_MIN_SIDE)
+    cv2.imwrite(path, cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
+
+
 def montage(images_rgb, cols=3, tile_height=200, gap=4):
     """Images scaled to one height and laid out in rows of `cols` on a white sheet."""
     if not images_rgb:

@@ -1,12 +1,11 @@
 """Runs a predictor over a COCO-format data set: COCO metrics, results json, overlay PNGs."""
 import os
 
-import cv2
 from tqdm import tqdm
 
 from fassst.data.coco_dataset import CocoDataset
 from fassst.evaluation.coco_evaluator import COCOEvaluator
-from fassst.vis import READABLE_MIN_SIDE, overlay
+from fassst.vis import write_overlay
 
 
 def predict_dataset(predictor, ann, images, overlay_dir=None, quiet=False):
@@ -23,8 +22,7 @@ def predict_dataset(predictor, ann, images, overlay_dir=None, quiet=False):
         inst = predictor(sample.image)
         evaluator.process(sample.image_id, inst)
         if overlay_dir:
-            pic = overlay(sample.image, inst["boxes"], inst["scores"], inst["labels"],
-                          inst["masks"], dataset.class_names, min_side=READABLE_MIN_SIDE)
             stem = os.path.splitext(os.path.basename(sample.path))[0]
-            cv2.imwrite(os.path.join(overlay_dir, stem + ".png"), cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
+            write_overlay(os.path.join(overlay_dir, stem + ".png"), sample.image, inst,
+                          dataset.class_names)
     return evaluator

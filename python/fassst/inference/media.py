@@ -28,19 +28,27 @@ def iter_images(path):
         raise MissingFileError(f"{path}: no such image, folder or video")
 
 
-def iter_video(path):
-    """(frame index, RGB frame) of a video file, and its frames per second as the first item."""
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise InputError(f"{path}: OpenCV cannot open this video")
-    try:
-        yield cap.get(cv2.CAP_PROP_FPS) or 25.0
-        i = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            i += 1
-    finally:
+class Video:
+    """A video file: `fps` (25 if the file does not say), and its frames as (index, RGB frame)
+    when iterated."""
+
+    def __init__(self, path):
+        self.path = path
+        cap = cv2.VideoCapture(path)
+        if not cap.isOpened():
+            raise InputError(f"{path}: OpenCV cannot open this video")
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         cap.release()
+
+    def __iter__(self):
+        cap = cv2.VideoCapture(self.path)
+        try:
+            i = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                i += 1
+        finally:
+            cap.release()
