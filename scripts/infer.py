@@ -11,10 +11,15 @@ written by scripts/export_onnx.py (no pycaffe needed). Letterbox and mask paste 
 Writes OUT/<name>.png overlays (mask, box, class, score) or OUT/<video>.mp4, and OUT/results.json
 (COCO results format; image ids from --ann where the file names match, else 1, 2, ...).
 Class names come from --ann (default: the sample data set the demo trains on).
+
+An unreadable image (missing, not an image, truncated) or video frame is skipped with a warning
+naming it and counted; the rest is processed, and the exit status is then 1. --strict stops at
+the first one.
 """
 import argparse
 import json
 import os
+import sys
 
 import _init_paths  # noqa: F401
 
@@ -39,6 +44,8 @@ def main():
     ap.add_argument("--draw-threshold", type=float, default=0.3,
                     help="overlays show instances scoring at least this (results json: all)")
     ap.add_argument("--gpu", type=int)
+    ap.add_argument("--strict", action="store_true",
+                    help="stop at the first unreadable image or frame (default: skip, count, exit 1)")
     args = ap.parse_args()
     ann, images = (args.ann, args.images or ".") if args.ann else ensure_sample_data()
     data = CocoDataset(ann, images)
@@ -46,11 +53,16 @@ def main():
     cfg = load_config(args.config, num_classes=data.num_classes)
     predict = make_predictor(args.backend, cfg, args.weights, gpu=args.gpu,
                              score_threshold=args.score_threshold)
-    results = predict_media(predict, args.input, args.out, data.class_names, data.category_ids,
-                            image_ids=ids, draw_threshold=args.draw_threshold)
+    run = predict_media(predict, args.input, args.out, data.class_names, data.category_ids,
+                        image_ids=ids, draw_threshold=args.draw_threshold, strict=args.strict)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f)
-    print(f"wrote {args.out}")
+        json.dump(run.results, f)
+    print(f"wrote {args.out}: {run.processed} predicted, {run.skipped} skipped")
+    if run.skipped:
+        print(f"{run.skipped} unreadable input(s) skipped (named above); exit status 1",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Inputs for inference: one image, a folder of images, or a video, as (name, RGB frame) pairs."""
+"""Inputs for inference: one image, a folder of images, or a video.
+
+Reading is left to the caller (inference/run.py), image by image and frame by frame, so that one
+unreadable input can be skipped and counted while the rest is processed.
+"""
 import os
 
 import cv2
 
 from fassst.errors import InputError, MissingFileError
-from fassst.image_io import read_rgb
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -14,23 +17,25 @@ def is_video(path):
     return path.lower().endswith(VIDEO_EXTS)
 
 
-def iter_images(path):
-    """(file name, RGB uint8 image) for an image file or every image in a folder (sorted)."""
+def image_files(path):
+    """[(file name, path)] of an image file, or of every image in a folder (sorted by name)."""
     if os.path.isdir(path):
         names = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
         if not names:
             raise MissingFileError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
-        for name in names:
-            yield name, read_rgb(os.path.join(path, name))
-    elif os.path.isfile(path):
-        yield os.path.basename(path), read_rgb(path)
-    else:
-        raise MissingFileError(f"{path}: no such image, folder or video")
+        return [(name, os.path.join(path, name)) for name in names]
+    if os.path.isfile(path):
+        return [(os.path.basename(path), path)]
+    raise MissingFileError(f"{path}: no such image, folder or video")
 
 
 class Video:
-    """A video file: `fps` (25 if the file does not say), and its frames as (index, RGB frame)
-    when iterated."""
+    """A video file: `fps` (25 if the file does not say), `declared_frames` (the count its header
+    gives; 0 if none), and its frames as (index, RGB frame) when iterated.
+
+    A frame that cannot be decoded comes as (index, None): one that fails in the middle of the
+    stream, or one of those the header declares after the stream stops early (a truncated file).
+    """
 
     def __init__(self, path):
         self.path = path
@@ -38,6 +43,7 @@ class Video:
         if not cap.isOpened():
             raise InputError(f"{path}: OpenCV cannot open this video")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        self.declared_frames = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
         cap.release()
 
     def __iter__(self):
@@ -46,9 +52,12 @@ class Video:
             i = 0
             while True:
                 ok, frame = cap.read()
-                if not ok:
+                if ok:
+                    yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                elif i < self.declared_frames:
+                    yield i, None
+                else:
                     return
-                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                 i += 1
         finally:
             cap.release()
