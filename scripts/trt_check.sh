@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UNVERIFIED. Written for issue 14 without a GPU: nothing in this script has been run. It is the
+# UNVERIFIED. Written without a GPU: nothing in this script has been run. It is the
 # prepared TensorRT check for a session that is lent one.
 #
 #   scripts/trt_check.sh fassst.onnx [iterations]

@@ -89,8 +89,9 @@ def test_convolution(tmp_path, conv):
 
 
 def test_depthwise_convolution_type_is_grouped_convolution(tmp_path):
-    """`DepthwiseConvolution` (issue 13's layer type) exports as Conv with group = channels;
-    the Caffe reference is the same weights in a stock group = channels Convolution."""
+    """`DepthwiseConvolution` (a depthwise layer type for the GPU build) exports as Conv with
+    group = channels; the Caffe reference is the same weights in a stock group = channels
+    Convolution."""
     ns = caffe.NetSpec()
     x = image_input(ns, (1, 6, 9, 9))
     ns.conv = L.Convolution(ns.data, convolution_param=dict(num_output=6, kernel_size=3, pad=1,

@@ -69,7 +69,8 @@ def convolution(g, layer, weights, group=None):
 
 
 def depthwise_convolution(g, layer, weights):
-    """DepthwiseConvolution (issue 13's layer): Convolution with group = input channels."""
+    """DepthwiseConvolution (a depthwise conv layer type for the GPU build): Convolution with
+    group = input channels."""
     rank, channels = g.hints.get(layer.bottom[0], (None, None))
     if channels is None:
         raise ExportError(f"layer {layer.name}: input channels of {layer.bottom[0]!r} unknown, "
