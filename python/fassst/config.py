@@ -144,13 +144,13 @@ def validate(cfg):
         raise ConfigError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
     if cfg.backbone not in BACKBONE_STAGES:
         raise ConfigError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
-                         f"got {cfg.backbone}")
+                          f"got {cfg.backbone}")
     if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
         raise ConfigError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
-                         f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
+                          f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
     if cfg.fold_backbone_bn and cfg.backbone != "mobilenet_v2":
         raise ConfigError(f"{cfg.name}: fold_backbone_bn is for the MobileNetV2 backbone (its "
-                         f"ImageNet weights are folded here); set it false for {cfg.backbone}")
+                          f"ImageNet weights are folded here); set it false for {cfg.backbone}")
     if not 0 <= cfg.freeze_backbone_stages <= 7:
         raise ConfigError(f"{cfg.name}: freeze_backbone_stages must be 0..7, got {cfg.freeze_backbone_stages}")
     if cfg.backbone_lr_mult < 0:
