@@ -38,10 +38,11 @@ def main():
         print(f"{'layer':32s} {'type':16s} {'GMACs':>9s} {'params':>10s}  top")
         for r in rows:
             if r["macs"] or r["params"]:
-                print(f"{r['name']:32s} {r['type']:16s} {r['macs'] / 1e9:9.4f} {r['params']:10d}  {r['shape']}")
+                print(f"{r['name']:32s} {r['type']:16s} {r['macs'] / 1e9:9.4f} {r['params']:10d}  "
+                      f"{r['shape']}")
     print(f"{cfg.name}: input {cfg.input_size}, n = {cfg.num_slots}, C = {cfg.num_classes}, "
           f"D = {cfg.mask_dim}, IAM width {cfg.iam_dim}, {rois} ROIs through the tail")
-    print(f"| part | GMACs | params (M) |\n|---|---:|---:|")
+    print("| part | GMACs | params (M) |\n|---|---:|---:|")
     for name, (macs, params) in parts.items():
         if macs or params:
             print(f"| {name} | {macs / 1e9:.2f} | {params / 1e6:.2f} |")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (cached), the C++ layer tests (ctest), the Python tests (pytest).
-# Exits non-zero if any part fails; both parts run either way so one report shows everything.
+# The whole test suite: set-up (cached), the C++ layer tests (ctest), the linter (ruff, ruff.toml),
+# the Python tests (pytest).
+# Exits non-zero if any part fails; every part runs either way, so one report shows everything.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FASSST_BUILD_DIR:-$root/build}"
@@ -11,6 +12,8 @@ export FASSST_BUILD_DIR="$build"
 rc=0
 echo "== ctest (C++ layer tests) =="
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" || rc=1
+echo "== ruff (lint) =="
+(cd "$root" && python3 -m ruff check --no-cache .) || rc=1
 echo "== pytest =="
 (cd "$root" && python3 -m pytest tests -v -p no:cacheprovider) || rc=1
 exit $rc

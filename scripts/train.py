@@ -36,7 +36,8 @@ def main():
     ap.add_argument("--iters", type=int, help="stop after this many iterations (default: the schedule)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="data prefetch processes (0: in-process)")
-    ap.add_argument("--no-augment", action="store_true", help="no flip or colour jitter (default: the config's train_augment)")
+    ap.add_argument("--no-augment", action="store_true",
+                    help="no flip or colour jitter (default: the config's train_augment)")
     ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):

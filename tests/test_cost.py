@@ -45,8 +45,13 @@ def test_with_rois_counts_the_tail_n_times():
     deploy = build_net(cfg, "deploy")
     one, _ = cost.layer_costs(cost.with_rois(deploy, 1))
     three, _ = cost.layer_costs(cost.with_rois(deploy, 3))
-    tail = lambda rows: sum(r["macs"] for r in rows if cost.group_of(r["name"]) == "mask tail")
-    rest = lambda rows: sum(r["macs"] for r in rows if cost.group_of(r["name"]) != "mask tail")
+
+    def tail(rows):
+        return sum(r["macs"] for r in rows if cost.group_of(r["name"]) == "mask tail")
+
+    def rest(rows):
+        return sum(r["macs"] for r in rows if cost.group_of(r["name"]) != "mask tail")
+
     assert tail(three) == 3 * tail(one) > 0
     assert rest(three) == rest(one) > 0
 

@@ -217,8 +217,9 @@ def pyramid_net(num_rois, batch=2, channels=3, side=128, **param):
         ns[name] = L.Input(shape=dict(dim=list(shape)))
         inputs[name] = rng.normal(size=shape).astype(np.float32)
     ns.rois = L.Input(shape=dict(dim=[num_rois, 5]))
-    ns.r1, ns.r2, ns.r3 = L.PyramidROIAlign(ns.p1, ns.p2, ns.p3, ns.rois, ntop=3, pyramid_roi_align_param=dict(
-        pooled_size=2, first_stride=8, **param))
+    ns.r1, ns.r2, ns.r3 = L.PyramidROIAlign(ns.p1, ns.p2, ns.p3, ns.rois, ntop=3,
+                                            pyramid_roi_align_param=dict(pooled_size=2, first_stride=8,
+                                                                         **param))
     return ns, inputs
 
 

@@ -37,9 +37,12 @@ def test_small_image_is_drawn_enlarged_with_its_instances_in_place():
 
 
 def test_montage_places_tiles_in_rows_at_one_height():
-    red = np.zeros((50, 100, 3), np.uint8); red[..., 0] = 255
-    green = np.zeros((100, 100, 3), np.uint8); green[..., 1] = 255
-    blue = np.zeros((20, 20, 3), np.uint8); blue[..., 2] = 255
+    red = np.zeros((50, 100, 3), np.uint8)
+    red[..., 0] = 255
+    green = np.zeros((100, 100, 3), np.uint8)
+    green[..., 1] = 255
+    blue = np.zeros((20, 20, 3), np.uint8)
+    blue[..., 2] = 255
     sheet = montage([red, green, blue], cols=2, tile_height=40, gap=4)
     # row 1: red 80 x 40, gap, green 40 x 40; row 2: blue 40 x 40
     assert sheet.shape == (84, 124, 3)

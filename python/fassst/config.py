@@ -122,7 +122,8 @@ def config_names():
 
 def load_config(name_or_path, **overrides):
     """A named config (fassst/configs/NAME.json) or a path to a JSON file; overrides win."""
-    path = name_or_path if name_or_path.endswith(".json") else os.path.join(CONFIG_DIR, name_or_path + ".json")
+    path = (name_or_path if name_or_path.endswith(".json")
+            else os.path.join(CONFIG_DIR, name_or_path + ".json"))
     if not os.path.isfile(path):
         raise MissingFileError(f"{path}: no such config; named configs: {', '.join(config_names())}")
     raw = read_json(path, "config")
@@ -141,7 +142,8 @@ def validate(cfg):
     except ValueError as e:
         raise ConfigError(f"{cfg.name}: {e}") from None
     if cfg.head_depth not in (4, 5, 6):
-        raise ConfigError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), got {cfg.head_depth}")
+        raise ConfigError(f"{cfg.name}: head_depth must be 4, 5 or 6 (paper's ablation), "
+                          f"got {cfg.head_depth}")
     if cfg.backbone not in BACKBONE_STAGES:
         raise ConfigError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
                           f"got {cfg.backbone}")
@@ -152,13 +154,15 @@ def validate(cfg):
         raise ConfigError(f"{cfg.name}: fold_backbone_bn is for the MobileNetV2 backbone (its "
                           f"ImageNet weights are folded here); set it false for {cfg.backbone}")
     if not 0 <= cfg.freeze_backbone_stages <= 7:
-        raise ConfigError(f"{cfg.name}: freeze_backbone_stages must be 0..7, got {cfg.freeze_backbone_stages}")
+        raise ConfigError(f"{cfg.name}: freeze_backbone_stages must be 0..7, "
+                          f"got {cfg.freeze_backbone_stages}")
     if cfg.backbone_lr_mult < 0:
         raise ConfigError(f"{cfg.name}: backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
     if not 0 <= cfg.cls_prior < 1:
         raise ConfigError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
     if cfg.input_size % 32:
-        raise ConfigError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's stride), got {cfg.input_size}")
+        raise ConfigError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's "
+                          f"stride), got {cfg.input_size}")
 
 
 def to_dict(cfg):

@@ -12,7 +12,6 @@ import os
 import tempfile
 
 import caffe
-from caffe.proto import caffe_pb2
 
 from fassst.net.load import caffe_net
 

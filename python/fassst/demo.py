@@ -54,7 +54,8 @@ MONTAGE = ("labelme_voc_2011_000025", "labelme_video_00000100", "labelme_voc_201
 
 def _write_montage(overlay_dir, out_path):
     paths = [os.path.join(overlay_dir, n + ".png") for n in MONTAGE]
-    paths = [p for p in paths if os.path.isfile(p)] or sorted(glob.glob(os.path.join(overlay_dir, "*.png")))[:6]
+    paths = ([p for p in paths if os.path.isfile(p)]
+             or sorted(glob.glob(os.path.join(overlay_dir, "*.png")))[:6])
     if not paths:
         return
     sheet = montage([cv2.imread(p)[:, :, ::-1] for p in paths])

@@ -23,7 +23,8 @@ def lr_at(solver_cfg, max_iter, it):
 def build_solver(cfg, train_net_path, snapshot_prefix, max_iter=None):
     s = cfg.solver
     if s.batch_size % s.iter_size:
-        raise ValueError(f"{cfg.name}: solver batch_size {s.batch_size} is not a multiple of iter_size {s.iter_size}")
+        raise ValueError(f"{cfg.name}: solver batch_size {s.batch_size} is not a multiple of "
+                         f"iter_size {s.iter_size}")
     sp = caffe_pb2.SolverParameter()
     sp.train_net = train_net_path
     sp.type = "SGD"
