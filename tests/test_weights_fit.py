@@ -107,3 +107,15 @@ def test_predictor_refuses_weights_of_another_config_and_the_process_lives_on(tm
     with pytest.raises(WeightsMismatch, match="does not fit config fassst_416_coco: layer "
                                               "'iam/conv1'"):
         Predictor(load_config("fassst_416_coco"), str(path))
+
+
+def test_unfolded_weights_for_a_folded_net_say_so(tmp_path):
+    unfolded = write_caffemodel(tmp_path / "unfolded.caffemodel", [
+        ("conv", "Convolution", [(4, 3, 3, 3)]), ("conv/bn", "BatchNorm", [(4,), (4,), (1,)])])
+    with pytest.raises(WeightsMismatch, match="not BatchNorm-folded .it has BatchNorm layers such "
+                                              "as 'conv/bn'.*scripts/merge_bn.py"):
+        check_fits(small_net(), unfolded)
+    other_net = write_caffemodel(tmp_path / "other.caffemodel", [
+        ("conv", "Convolution", [(4, 3, 3, 3), (4,), (1,)]), ("x/bn", "BatchNorm", [(4,)])])
+    with pytest.raises(WeightsMismatch, match="has 3 blob.s. in the file, 2 in the net$"):
+        check_fits(small_net(), other_net)  # more blobs, not fewer: no folding hint

@@ -72,14 +72,14 @@ def check_fits(net, weights, cfg=None):
     for name, kind, blobs in shared:
         shapes = target[name]
         if len(blobs) != len(shapes):
+            hint = _fold_hint(source, target, cfg) if len(blobs) < len(shapes) else ""
             raise WeightsMismatch(f"{where}: layer '{name}' has {len(blobs)} blob(s) in the file, "
-                                  f"{len(shapes)} in the net{_fold_hint(source, target, cfg)}")
+                                  f"{len(shapes)} in the net{hint}")
         for j, (blob, shape) in enumerate(zip(blobs, shapes)):
             if not _shape_equals(shape, blob):
                 raise WeightsMismatch(f"{where}: layer '{name}' blob {j} is "
                                       f"{_shape_text(blob_shape(blob))} in the file, "
-                                      f"{_shape_text(shape)} in the net"
-                                      f"{_fold_hint(source, target, cfg)}")
+                                      f"{_shape_text(shape)} in the net")
     if not any(blobs for _, _, blobs in shared) and any(target.values()):
         raise WeightsMismatch(f"{where}: the file shares no layer with weights with the net "
                               f"(its first layers: {[n for n, _, b in source if b][:3]}), so "
@@ -87,7 +87,8 @@ def check_fits(net, weights, cfg=None):
 
 
 def _fold_hint(source, target, cfg):
-    """Why it does not fit, when the file has BatchNorm layers that the net folded away."""
+    """Why a conv has fewer blobs in the file than in the net (no bias), when the file has
+    BatchNorm layers the net lacks: the net folded them into its convolutions."""
     unfolded = [name for name, kind, _ in source if kind == "BatchNorm" and name not in target]
     if not unfolded:
         return ""
