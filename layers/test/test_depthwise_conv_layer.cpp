@@ -40,11 +40,12 @@ LayerParameter DepthwiseParam(int channels, const ConvSpec& s) {
   return param;
 }
 
-// 3x3 / pad 1 at stride 1 and 2 (MobileNetV2's), dilation 2, and a 2x3 kernel with unequal
-// strides and pads (the generic, non-3x3 code path), one without bias.
+// 3x3 / pad 1 at stride 1 and 2 (MobileNetV2's), dilation 2 at stride 1 and 2, a 2x3 kernel
+// with unequal strides and pads (other run counts than 9), one without bias.
 const ConvSpec kSpecs[] = {
   {3, 3, 1, 1, 1, 1, 1, true}, {3, 3, 2, 2, 1, 1, 1, true}, {3, 3, 1, 1, 2, 2, 2, true},
-  {2, 3, 2, 1, 0, 1, 1, true}, {3, 3, 2, 2, 1, 1, 1, false}};
+  {2, 3, 2, 1, 0, 1, 1, true}, {3, 3, 2, 2, 1, 1, 1, false}, {3, 3, 2, 2, 2, 2, 2, true},
+  {3, 3, 1, 2, 0, 2, 1, true}};
 
 template <typename TypeParam>
 class DepthwiseConvolutionLayerTest : public MultiDeviceTest<TypeParam> {
