@@ -1,0 +1,334 @@
+"""Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4.
+
+For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn), then on
+one device, batch 1, after warm-up, median of K runs:
+  forward only    net.forward() on a letterboxed photo already in the input blob
+  end to end      read the photo, letterbox, forward, decode, paste every mask at photo size
+  per layer       each layer alone (net._forward(i, i)), summed by part: backbone, depthwise,
+                  IAM, pyramid, ROI extraction, RFF, tail
+and beside them the cost counter's multiply-adds and parameters, the caffemodel size, and this
+machine's numpy sgemm rate measured in the same run: the net's multiply-adds per second as a
+fraction of it says how far the net is from the compute bound.
+
+Without trained weights the net gets random ones (msra convs, BatchNorm statistics mean 0 and
+variance 1, so activations stay finite), and every one of the n slots is sent through the tail
+(score threshold 0): the cost the paper counts. With weights the config's threshold applies
+unless all_slots is asked for; the ROI count is reported either way.
+"""
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+from google.protobuf import text_format
+
+import caffe
+from caffe.proto import caffe_pb2
+
+from fassst import cost
+from fassst.build_paths import REPO_ROOT
+from fassst.data import letterbox
+from fassst.data.sample_data import ensure_sample_data
+from fassst.deploy.merge_bn import merge_bn
+from fassst.image_io import read_rgb
+from fassst.inference.predictor import Predictor
+from fassst.net.depthwise import as_stock, is_depthwise
+from fassst.net.fassst_net import build_net
+
+PARTS = ("backbone", "depthwise", "FPN", "IAM", "pyramid", "ROI extraction", "RFF", "tail", "other")
+DEPLOYS = ("plain", "folded")
+PAPER = os.path.join(os.path.dirname(__file__), "paper_efficiency.json")
+
+
+def part_of(layer):
+    """The FASSST part a deploy-net LayerParameter belongs to."""
+    if is_depthwise(layer):
+        return "depthwise"
+    special = {"PyramidROIAlign": "ROI extraction", "ROIFeatureFusion": "RFF", "IAMDecode": "IAM"}
+    if layer.type in special:
+        return special[layer.type]
+    if layer.name == "masks":
+        return "tail"
+    return {"mask tail": "tail"}.get(cost.group_of(layer.name), cost.group_of(layer.name))
+
+
+def sgemm_rate(n=2048, repeats=5):
+    """numpy float32 (n x n) @ (n x n), all cores: multiply-adds per second (median)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
+    a @ b  # warm-up: threads started, pages touched
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return n ** 3 / statistics.median(times)
+
+
+def _read_param(path):
+    p = caffe_pb2.NetParameter()
+    with open(path) as f:
+        text_format.Merge(f.read(), p)
+    return p
+
+
+def _write(path, net_param):
+    with open(path, "w") as f:
+        f.write(str(net_param))
+    return path
+
+
+def random_weights(prototxt, path, seed=0):
+    """Saves fillers' weights for the net, BatchNorm statistics set to mean 0, variance 1."""
+    caffe.set_random_seed(seed)
+    net = caffe.Net(prototxt, caffe.TEST)
+    for layer in net.layers:
+        if layer.type == "BatchNorm":
+            layer.blobs[0].data[...] = 0
+            layer.blobs[1].data[...] = 1
+            layer.blobs[2].data[...] = 1
+    net.save(path)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    deploy: str      # plain | folded
+    prototxt: str
+    caffemodel: str
+
+
+def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
+            deploys=DEPLOYS):
+    """Writes out_dir/deploy_{plain,folded}.prototxt (+ weights) and returns the Variants and
+    the config the deploy net was built from (score threshold 0 when all slots are forced)."""
+    os.makedirs(out_dir, exist_ok=True)
+    if weights is None or all_slots:
+        cfg = dataclasses.replace(cfg, score_threshold=0.0)
+    plain = build_net(cfg, "deploy")
+    if stock_depthwise:
+        plain = as_stock(plain)
+    plain_path = _write(os.path.join(out_dir, "deploy_plain.prototxt"), plain)
+    if weights is None:
+        weights = random_weights(plain_path, os.path.join(out_dir, "random_weights.caffemodel"))
+    variants = []
+    if "plain" in deploys:
+        variants.append(Variant("plain", plain_path, weights))
+    if "folded" in deploys:
+        folded = os.path.join(out_dir, "deploy_folded")
+        merge_bn(plain_path, weights, folded + ".prototxt", folded + ".caffemodel")
+        variants.append(Variant("folded", folded + ".prototxt", folded + ".caffemodel"))
+    return variants, cfg
+
+
+def sample_photos():
+    """The sample data set's photos, sorted (real images of several sizes)."""
+    _, image_dir = ensure_sample_data()
+    return sorted(glob.glob(os.path.join(image_dir, "*")))
+
+
+def _median_ms(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def layer_times(net, warmup, repeats):
+    """Median ms of each layer run alone, in net order (the input blob already filled)."""
+    n = len(net.layers)
+    samples = [[] for _ in range(n)]
+    for sweep in range(warmup + repeats):
+        for i in range(n):
+            t0 = time.perf_counter()
+            net._forward(i, i)
+            if sweep >= warmup:
+                samples[i].append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(s) for s in samples]
+
+
+def run_variant(variant, cfg, photos, warmup, repeats, gpu=None):
+    """Times one deploy variant; returns a dict of its figures (see the module docstring)."""
+    net_param = _read_param(variant.prototxt)
+    predictor = Predictor(cfg, variant.caffemodel, gpu=gpu, net_param=net_param)
+    net = predictor.net
+    image = read_rgb(photos[0])
+    lb = letterbox.fit(image.shape[0], image.shape[1], cfg.input_size)
+    net.blobs["data"].data[0] = letterbox.to_blob(letterbox.image_to_input(image, lb))
+    forward_ms = _median_ms(net.forward, warmup, repeats)
+    rois = int(net.blobs["rois"].data.shape[0])
+    per_layer = layer_times(net, warmup=1, repeats=repeats)
+
+    count = [0]
+
+    def end_to_end():
+        path = photos[count[0] % len(photos)]
+        count[0] += 1
+        out = predictor(read_rgb(path))
+        return out["masks"]
+    e2e_ms = _median_ms(end_to_end, warmup, repeats)
+
+    rows, _ = cost.layer_costs(cost.with_rois(net_param, max(rois, 1)))
+    macs = {r["name"]: r["macs"] for r in rows}
+    params = sum(r["params"] for r in rows)
+    parts = {p: dict(ms=0.0, gmacs=0.0) for p in PARTS}
+    layers = []
+    by_name = {layer.name: layer for layer in net_param.layer}
+    part = "other"
+    for name, layer, ms in zip(net._layer_names, net.layers, per_layer):
+        # Caffe inserts Split layers (not in the prototxt) right after a blob's producer: they
+        # count with it.
+        if name in by_name:
+            part = part_of(by_name[name])
+        parts[part]["ms"] += ms
+        parts[part]["gmacs"] += macs.get(name, 0) / 1e9
+        layers.append(dict(name=name, type=layer.type, part=part, ms=ms))
+    parts = {p: v for p, v in parts.items() if v["ms"] > 0 or v["gmacs"] > 0}
+    for v in parts.values():
+        v["gmacs_per_s"] = v["gmacs"] / (v["ms"] / 1e3) if v["ms"] > 0 else None
+    gmacs = sum(macs.values()) / 1e9
+    return dict(deploy=variant.deploy, prototxt=os.path.relpath(variant.prototxt, REPO_ROOT),
+                rois=rois, forward_ms=forward_ms, forward_fps=1e3 / forward_ms,
+                e2e_ms=e2e_ms, e2e_fps=1e3 / e2e_ms, e2e_photos=len(photos),
+                gmacs=gmacs, params=params,
+                caffemodel_mb=os.path.getsize(variant.caffemodel) / 1e6,
+                gmacs_per_s=gmacs / (forward_ms / 1e3), layer_sum_ms=sum(per_layer),
+                parts=parts, top_layers=sorted(layers, key=lambda r: -r["ms"])[:12])
+
+
+def hardware(gpu=None):
+    if gpu is not None:
+        return f"GPU {gpu} ({gpu_name()})"
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {name}, {os.cpu_count()} cores"
+
+
+def gpu_name():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.splitlines()[0] if out else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def git_hash():
+    try:
+        return subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
+              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print):
+    """Prepares, measures and returns the full record (what results/bench/<config>.json holds)."""
+    if gpu is None:
+        caffe.set_mode_cpu()
+    else:
+        caffe.set_device(gpu)
+        caffe.set_mode_gpu()
+    variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys)
+    photos = sample_photos()
+    log(f"measuring sgemm (numpy float32, 2048^3) ...")
+    rate = sgemm_rate()
+    runs = []
+    for v in variants:
+        log(f"timing the {v.deploy} deploy net ({repeats} runs after {warmup} warm-up) ...")
+        r = run_variant(v, run_cfg, photos, warmup, repeats, gpu)
+        r["fraction_of_sgemm"] = r["gmacs_per_s"] * 1e9 / rate if gpu is None else None
+        runs.append(r)
+    rate_after = sgemm_rate()
+    return dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
+                num_classes=cfg.num_classes, weights=weights or "random (seed 0)",
+                all_slots=weights is None or all_slots,
+                depthwise="stock grouped Convolution" if stock_depthwise else "DepthwiseConvolution",
+                hardware=hardware(gpu), git=git_hash(),
+                date=datetime.datetime.now().isoformat(timespec="seconds"),
+                load_average_1min=load_average(), repeats=repeats, warmup=warmup,
+                sgemm_gmacs_per_s=rate / 1e9, sgemm_after_gmacs_per_s=rate_after / 1e9,
+                runs=runs, paper=paper_rows(cfg))
+
+
+def paper_rows(cfg):
+    with open(PAPER) as f:
+        table = json.load(f).get(cfg.dataset)
+    return table
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def markdown(rec):
+    """The record as markdown: the Table 2/4-shaped table, parts, top layers."""
+    lines = [f"### {rec['config']}: input {rec['input_size']}, n {rec['num_slots']}, "
+             f"C {rec['num_classes']}", "",
+             f"{rec['hardware']}; weights {rec['weights']}"
+             f"{', all n slots through the tail' if rec['all_slots'] else ''}; depthwise convs: "
+             f"{rec['depthwise']}; batch 1, median of {rec['repeats']} after {rec['warmup']} "
+             f"warm-up; git {rec['git']}, {rec['date']}, 1-min load average "
+             f"{_fmt(rec['load_average_1min'], '.1f')}. numpy sgemm in the same run: "
+             f"{rec['sgemm_gmacs_per_s']:.0f} G multiply-adds/s before, "
+             f"{rec['sgemm_after_gmacs_per_s']:.0f} after.", ""]
+    paper = rec.get("paper")
+    title = (f"Shaped like the paper's {paper['table']}" if paper else
+             "The paper has no row for this config (not one of its variants)")
+    lines += [f"{title}. FPS are only comparable within one hardware: the paper's rows are GPU "
+              f"figures, ours name their own hardware.", "",
+              "| method | hardware | input | FPS forward | FPS end to end | G multiply-adds "
+              "| params (M) | caffemodel MB | % of sgemm |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in (paper["rows"] if paper else []):
+        lines.append(f"| {r['method']} | {r['hardware']} | {r.get('input', '-')} | "
+                     f"{_fmt(r.get('fps'), '.1f')} (kind not stated) | - | "
+                     f"{_fmt(r.get('gmacs'), '.1f')} | - | {_fmt(r.get('mb'), '.1f')} | - |")
+    for r in rec["runs"]:
+        frac = r.get("fraction_of_sgemm")
+        lines.append(f"| ours, {r['deploy']} deploy, {r['rois']} ROIs | {rec['hardware']} | "
+                     f"{rec['input_size']} | {r['forward_fps']:.2f} ({r['forward_ms']:.1f} ms) | "
+                     f"{r['e2e_fps']:.2f} ({r['e2e_ms']:.1f} ms) | {r['gmacs']:.2f} | "
+                     f"{r['params'] / 1e6:.2f} | {r['caffemodel_mb']:.2f} | "
+                     f"{'-' if frac is None else f'{100 * frac:.0f}%'} |")
+    runs = rec["runs"]
+    lines += ["", "Parts (each layer timed alone; ms, G multiply-adds, G multiply-adds/s):", "",
+              "| part | " + " | ".join(f"{r['deploy']} ms" for r in runs) + " | G multiply-adds | "
+              + " | ".join(f"{r['deploy']} G/s" for r in runs) + " |",
+              "|---|" + "---:|" * (2 * len(runs) + 1)]
+    for part in PARTS:
+        cells = [r["parts"].get(part) for r in runs]
+        if not any(cells):
+            continue
+        gm = next(c["gmacs"] for c in cells if c)
+        lines.append(f"| {part} | " + " | ".join(_fmt(c and c["ms"], ".1f") for c in cells)
+                     + f" | {gm:.2f} | " + " | ".join(
+                         _fmt(c and c["gmacs_per_s"] if c and c["gmacs"] else None, ".1f")
+                         for c in cells) + " |")
+    lines.append("| sum of layers | " + " | ".join(f"{r['layer_sum_ms']:.1f}" for r in runs)
+                 + " | | " + " | ".join("" for _ in runs) + " |")
+    for r in runs:
+        lines += ["", f"Top layers, {r['deploy']} deploy: " + ", ".join(
+            f"{t['name']} ({t['type']}) {t['ms']:.1f} ms" for t in r["top_layers"][:8])]
+    return "\n".join(lines) + "\n"
