@@ -78,6 +78,8 @@ class DepthwiseConvolutionLayer : public Layer<Dtype> {
   std::vector<Dtype> tcol_;      // (Ho, ax_.len) the top diff with rows of stride ax_.len
   std::vector<Dtype> run_w_;     // (kernel_h kernel_w) weights of the runs SumRuns adds up
   std::vector<const Dtype*> run_src_;  // and where each run starts
+  std::vector<Dtype*> row_ptr_;        // (stride_w) the phase rows of one row
+  std::vector<const Dtype*> row_cptr_;  // the same, read-only
 };
 
 }  // namespace caffe

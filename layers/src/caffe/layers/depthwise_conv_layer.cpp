@@ -235,6 +235,8 @@ void DepthwiseConvolutionLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& botto
   ax_ = MakeDepthwiseAxis(g_.width, g_.out_w, g_.kernel_w, g_.stride_w, g_.pad_w, g_.dilation_w);
   run_w_.resize(g_.kernel_h * g_.kernel_w);
   run_src_.resize(g_.kernel_h * g_.kernel_w);
+  row_ptr_.resize(g_.stride_w);
+  row_cptr_.resize(g_.stride_w);
 }
 
 DepthwiseAxis MakeDepthwiseAxis(int in, int out, int kernel, int stride, int pad,
@@ -337,7 +339,7 @@ void DepthwiseConvolutionLayer<Dtype>::PadPlane(const Dtype* in) {
   // Input rows in order (a plain stream from memory; going phase by phase would read every
   // other row); rows of the y padding are zero.
   const int sh = ay_.stride, sw = ax_.stride, rows = ay_.len, len = ax_.len;
-  vector<Dtype*> dst(sw);
+  Dtype** dst = &row_ptr_[0];
   for (int ry = 0; ry < sh; ++ry) {
     const int lo = std::min(rows, ay_.lo[ry]), hi = std::max(lo, std::min(rows, ay_.hi[ry]));
     for (int rx = 0; rx < sw; ++rx) {
@@ -351,7 +353,7 @@ void DepthwiseConvolutionLayer<Dtype>::PadPlane(const Dtype* in) {
     if (i >= rows) continue;  // a row no tap reads
     for (int rx = 0; rx < sw; ++rx) dst[rx] = &padded_[((ry * sw + rx) * rows + i) * len];
     if (y + 2 < g_.height) Prefetch(in + (y + 2) * g_.width, g_.width, 0);
-    PadRow(ax_, in + y * g_.width, dst.data());
+    PadRow(ax_, in + y * g_.width, dst);
   }
 }
 
@@ -442,7 +444,7 @@ void DepthwiseConvolutionLayer<Dtype>::BackwardDataPlane(const Dtype* top_diff,
     }
   }
   // Bottom rows in order, as PadPlane reads them.
-  vector<const Dtype*> rows(sw);
+  const Dtype** rows = &row_cptr_[0];
   for (int y = 0; y < g_.height; ++y) {
     const int ry = (y + ay_.pad) % sh, i = (y + ay_.pad) / sh;
     Dtype* dst = bottom_diff + y * g_.width;
@@ -452,7 +454,7 @@ void DepthwiseConvolutionLayer<Dtype>::BackwardDataPlane(const Dtype* top_diff,
       continue;
     }
     for (int rx = 0; rx < sw; ++rx) rows[rx] = &scratch_[(ry * sw + rx) * block + i * tlen];
-    UnpadRow(ax_, rows.data(), dst);
+    UnpadRow(ax_, rows, dst);
   }
 }
 
