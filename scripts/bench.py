@@ -7,9 +7,11 @@ A benchmark that prints numbers, not a test.
 
     scripts/bench.py --config fassst_416_coco                   # random weights, all n slots
     scripts/bench.py --config fassst_cpu_sample --weights W.caffemodel --deploy folded
-    scripts/bench.py --config fassst_416_coco --stock-depthwise  # the baseline: grouped Convolution
+    scripts/bench.py --config fassst_416_coco --stock-depthwise  # + the baseline, same run
 
-Writes results/bench/<config>.json and .md (<config>.stock_depthwise.* with --stock-depthwise).
+The variants (plain, folded, and with --stock-depthwise the plain net with Caffe's grouped
+Convolution) take turns in every round, so load from other processes hits them alike.
+Writes results/bench/<config>.json and .md; the nets it ran are in results/bench/<config>/.
 """
 import argparse
 import json
@@ -34,7 +36,8 @@ def main():
                     help="plain and/or folded (repeatable); default both")
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
     ap.add_argument("--stock-depthwise", action="store_true",
-                    help="run depthwise convs as Caffe's grouped Convolution (the baseline)")
+                    help="also time the plain net with depthwise convs as Caffe's grouped "
+                         "Convolution (the baseline)")
     ap.add_argument("--all-slots", action="store_true",
                     help="with --weights too: every slot through the tail (score threshold 0)")
     ap.add_argument("--out", default=os.path.join(REPO_ROOT, "results", "bench"))
@@ -42,7 +45,7 @@ def main():
     if args.weights and not os.path.isfile(args.weights):
         sys.exit(f"error: {args.weights}: no such caffemodel")
     cfg = load_config(args.config)
-    name = cfg.name + (".stock_depthwise" if args.stock_depthwise else "")
+    name = cfg.name
     rec = net_bench.benchmark(cfg, os.path.join(args.out, name), weights=args.weights,
                               repeats=args.iters, warmup=args.warmup, gpu=args.gpu,
                               stock_depthwise=args.stock_depthwise, all_slots=args.all_slots,

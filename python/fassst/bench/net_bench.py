@@ -1,7 +1,8 @@
 """Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4.
 
-For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn), then on
-one device, batch 1, after warm-up, median of K runs:
+For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn; on request
+also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline), then on
+one device, batch 1, after warm-up, median of K runs, the variants taking turns in every round:
   forward only    net.forward() on a letterboxed photo already in the input blob
   end to end      read the photo, letterbox, forward, decode, paste every mask at photo size
   per layer       each layer alone (net._forward(i, i)), summed by part: backbone, depthwise,
@@ -100,30 +101,39 @@ def random_weights(prototxt, path, seed=0):
 @dataclasses.dataclass(frozen=True)
 class Variant:
     deploy: str      # plain | folded
+    depthwise: str   # layer (DepthwiseConvolution) | stock (grouped Convolution)
     prototxt: str
     caffemodel: str
+
+    @property
+    def label(self):
+        return self.deploy + (", stock depthwise" if self.depthwise == "stock" else "")
 
 
 def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
             deploys=DEPLOYS):
     """Writes out_dir/deploy_{plain,folded}.prototxt (+ weights) and returns the Variants and
-    the config the deploy net was built from (score threshold 0 when all slots are forced)."""
+    the config the deploy net was built from (score threshold 0 when all slots are forced).
+    stock_depthwise adds the plain net with grouped Convolutions (the baseline) as a variant;
+    it runs on the same weights (the blobs are the same)."""
     os.makedirs(out_dir, exist_ok=True)
     if weights is None or all_slots:
         cfg = dataclasses.replace(cfg, score_threshold=0.0)
     plain = build_net(cfg, "deploy")
-    if stock_depthwise:
-        plain = as_stock(plain)
     plain_path = _write(os.path.join(out_dir, "deploy_plain.prototxt"), plain)
     if weights is None:
         weights = random_weights(plain_path, os.path.join(out_dir, "random_weights.caffemodel"))
     variants = []
+    if stock_depthwise:
+        stock_path = _write(os.path.join(out_dir, "deploy_plain_stock_depthwise.prototxt"),
+                            as_stock(plain))
+        variants.append(Variant("plain", "stock", stock_path, weights))
     if "plain" in deploys:
-        variants.append(Variant("plain", plain_path, weights))
+        variants.append(Variant("plain", "layer", plain_path, weights))
     if "folded" in deploys:
         folded = os.path.join(out_dir, "deploy_folded")
         merge_bn(plain_path, weights, folded + ".prototxt", folded + ".caffemodel")
-        variants.append(Variant("folded", folded + ".prototxt", folded + ".caffemodel"))
+        variants.append(Variant("folded", "layer", folded + ".prototxt", folded + ".caffemodel"))
     return variants, cfg
 
 
@@ -133,77 +143,111 @@ def sample_photos():
     return sorted(glob.glob(os.path.join(image_dir, "*")))
 
 
-def _median_ms(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
+def _stats(samples):
+    return dict(median=statistics.median(samples), min=min(samples))
+
+
+def layer_times(net):
+    """ms of each layer run alone, in net order (the input blob already filled): one sweep."""
+    out = []
+    for i in range(len(net.layers)):
         t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        net._forward(i, i)
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
 
 
-def layer_times(net, warmup, repeats):
-    """Median ms of each layer run alone, in net order (the input blob already filled)."""
-    n = len(net.layers)
-    samples = [[] for _ in range(n)]
-    for sweep in range(warmup + repeats):
-        for i in range(n):
-            t0 = time.perf_counter()
-            net._forward(i, i)
-            if sweep >= warmup:
-                samples[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(s) for s in samples]
+class _Runner:
+    """One variant's net, its predictor and its cost figures."""
+
+    def __init__(self, variant, cfg, photo, gpu):
+        self.variant = variant
+        self.net_param = _read_param(variant.prototxt)
+        self.predictor = Predictor(cfg, variant.caffemodel, gpu=gpu, net_param=self.net_param)
+        self.net = self.predictor.net
+        image = read_rgb(photo)
+        lb = letterbox.fit(image.shape[0], image.shape[1], cfg.input_size)
+        self.input = letterbox.to_blob(letterbox.image_to_input(image, lb))
+        self.net.blobs["data"].data[0] = self.input
+        self.net.forward()
+        self.rois = int(self.net.blobs["rois"].data.shape[0])
+        self.forward_ms, self.e2e_ms = [], []
+        self.layer_ms = [[] for _ in self.net.layers]
+
+    def time_forward(self):
+        self.net.blobs["data"].data[0] = self.input  # the end-to-end runs change it
+        t0 = time.perf_counter()
+        self.net.forward()
+        return (time.perf_counter() - t0) * 1e3
+
+    def time_layers(self):
+        self.net.blobs["data"].data[0] = self.input
+        return layer_times(self.net)
+
+    def time_end_to_end(self, path):
+        t0 = time.perf_counter()
+        self.predictor(read_rgb(path))
+        return (time.perf_counter() - t0) * 1e3
+
+    def record(self):
+        rows, _ = cost.layer_costs(cost.with_rois(self.net_param, max(self.rois, 1)))
+        macs = {r["name"]: r["macs"] for r in rows}
+        per_layer = [statistics.median(s) for s in self.layer_ms]
+        parts = {p: dict(ms=0.0, gmacs=0.0) for p in PARTS}
+        layers = []
+        by_name = {layer.name: layer for layer in self.net_param.layer}
+        part = "other"
+        for name, layer, ms in zip(self.net._layer_names, self.net.layers, per_layer):
+            # Caffe inserts Split layers (not in the prototxt) right after a blob's producer:
+            # they count with it.
+            if name in by_name:
+                part = part_of(by_name[name])
+            parts[part]["ms"] += ms
+            parts[part]["gmacs"] += macs.get(name, 0) / 1e9
+            layers.append(dict(name=name, type=layer.type, part=part, ms=ms))
+        parts = {p: v for p, v in parts.items() if v["ms"] > 0 or v["gmacs"] > 0}
+        for v in parts.values():
+            v["gmacs_per_s"] = v["gmacs"] / (v["ms"] / 1e3) if v["ms"] > 0 else None
+        gmacs = sum(macs.values()) / 1e9
+        fwd, e2e = _stats(self.forward_ms), _stats(self.e2e_ms)
+        v = self.variant
+        return dict(deploy=v.deploy, depthwise=v.depthwise, label=v.label,
+                    prototxt=os.path.relpath(v.prototxt, REPO_ROOT), rois=self.rois,
+                    forward_ms=fwd["median"], forward_min_ms=fwd["min"],
+                    forward_fps=1e3 / fwd["median"], e2e_ms=e2e["median"],
+                    e2e_min_ms=e2e["min"], e2e_fps=1e3 / e2e["median"],
+                    python_side_ms=e2e["median"] - fwd["median"],
+                    gmacs=gmacs, params=sum(r["params"] for r in rows),
+                    caffemodel_mb=os.path.getsize(v.caffemodel) / 1e6,
+                    gmacs_per_s=gmacs / (fwd["median"] / 1e3), layer_sum_ms=sum(per_layer),
+                    parts=parts, top_layers=sorted(layers, key=lambda r: -r["ms"])[:12])
 
 
-def run_variant(variant, cfg, photos, warmup, repeats, gpu=None):
-    """Times one deploy variant; returns a dict of its figures (see the module docstring)."""
-    net_param = _read_param(variant.prototxt)
-    predictor = Predictor(cfg, variant.caffemodel, gpu=gpu, net_param=net_param)
-    net = predictor.net
-    image = read_rgb(photos[0])
-    lb = letterbox.fit(image.shape[0], image.shape[1], cfg.input_size)
-    net.blobs["data"].data[0] = letterbox.to_blob(letterbox.image_to_input(image, lb))
-    forward_ms = _median_ms(net.forward, warmup, repeats)
-    rois = int(net.blobs["rois"].data.shape[0])
-    per_layer = layer_times(net, warmup=1, repeats=repeats)
-
-    count = [0]
-
-    def end_to_end():
-        path = photos[count[0] % len(photos)]
-        count[0] += 1
-        out = predictor(read_rgb(path))
-        return out["masks"]
-    e2e_ms = _median_ms(end_to_end, warmup, repeats)
-
-    rows, _ = cost.layer_costs(cost.with_rois(net_param, max(rois, 1)))
-    macs = {r["name"]: r["macs"] for r in rows}
-    params = sum(r["params"] for r in rows)
-    parts = {p: dict(ms=0.0, gmacs=0.0) for p in PARTS}
-    layers = []
-    by_name = {layer.name: layer for layer in net_param.layer}
-    part = "other"
-    for name, layer, ms in zip(net._layer_names, net.layers, per_layer):
-        # Caffe inserts Split layers (not in the prototxt) right after a blob's producer: they
-        # count with it.
-        if name in by_name:
-            part = part_of(by_name[name])
-        parts[part]["ms"] += ms
-        parts[part]["gmacs"] += macs.get(name, 0) / 1e9
-        layers.append(dict(name=name, type=layer.type, part=part, ms=ms))
-    parts = {p: v for p, v in parts.items() if v["ms"] > 0 or v["gmacs"] > 0}
-    for v in parts.values():
-        v["gmacs_per_s"] = v["gmacs"] / (v["ms"] / 1e3) if v["ms"] > 0 else None
-    gmacs = sum(macs.values()) / 1e9
-    return dict(deploy=variant.deploy, prototxt=os.path.relpath(variant.prototxt, REPO_ROOT),
-                rois=rois, forward_ms=forward_ms, forward_fps=1e3 / forward_ms,
-                e2e_ms=e2e_ms, e2e_fps=1e3 / e2e_ms, e2e_photos=len(photos),
-                gmacs=gmacs, params=params,
-                caffemodel_mb=os.path.getsize(variant.caffemodel) / 1e6,
-                gmacs_per_s=gmacs / (forward_ms / 1e3), layer_sum_ms=sum(per_layer),
-                parts=parts, top_layers=sorted(layers, key=lambda r: -r["ms"])[:12])
+def run_variants(variants, cfg, photos, warmup, repeats, gpu=None, log=print):
+    """Times the variants taking turns in every round, so that load from other processes falls
+    on all of them alike; returns one record per variant."""
+    runners = [_Runner(v, cfg, photos[0], gpu) for v in variants]
+    log(f"forward: {warmup} + {repeats} rounds")
+    for i in range(warmup + repeats):
+        for r in runners:
+            ms = r.time_forward()
+            if i >= warmup:
+                r.forward_ms.append(ms)
+    log(f"each layer alone: 1 + {repeats} rounds")
+    for i in range(1 + repeats):
+        for r in runners:
+            ms = r.time_layers()
+            if i >= 1:
+                for samples, t in zip(r.layer_ms, ms):
+                    samples.append(t)
+    log(f"end to end on {len(photos)} photos in turn: {warmup} + {repeats} rounds")
+    for i in range(warmup + repeats):
+        path = photos[i % len(photos)]
+        for r in runners:
+            ms = r.time_end_to_end(path)
+            if i >= warmup:
+                r.e2e_ms.append(ms)
+    return [r.record() for r in runners]
 
 
 def hardware(gpu=None):
@@ -252,22 +296,18 @@ def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
         caffe.set_mode_gpu()
     variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys)
     photos = sample_photos()
-    log(f"measuring sgemm (numpy float32, 2048^3) ...")
+    log("measuring sgemm (numpy float32, 2048^3) ...")
     rate = sgemm_rate()
-    runs = []
-    for v in variants:
-        log(f"timing the {v.deploy} deploy net ({repeats} runs after {warmup} warm-up) ...")
-        r = run_variant(v, run_cfg, photos, warmup, repeats, gpu)
+    load = load_average()
+    runs = run_variants(variants, run_cfg, photos, warmup, repeats, gpu, log)
+    for r in runs:
         r["fraction_of_sgemm"] = r["gmacs_per_s"] * 1e9 / rate if gpu is None else None
-        runs.append(r)
     rate_after = sgemm_rate()
     return dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
                 num_classes=cfg.num_classes, weights=weights or "random (seed 0)",
-                all_slots=weights is None or all_slots,
-                depthwise="stock grouped Convolution" if stock_depthwise else "DepthwiseConvolution",
-                hardware=hardware(gpu), git=git_hash(),
+                all_slots=weights is None or all_slots, hardware=hardware(gpu), git=git_hash(),
                 date=datetime.datetime.now().isoformat(timespec="seconds"),
-                load_average_1min=load_average(), repeats=repeats, warmup=warmup,
+                load_average_1min=[load, load_average()], repeats=repeats, warmup=warmup,
                 sgemm_gmacs_per_s=rate / 1e9, sgemm_after_gmacs_per_s=rate_after / 1e9,
                 runs=runs, paper=paper_rows(cfg))
 
@@ -287,10 +327,11 @@ def markdown(rec):
     lines = [f"### {rec['config']}: input {rec['input_size']}, n {rec['num_slots']}, "
              f"C {rec['num_classes']}", "",
              f"{rec['hardware']}; weights {rec['weights']}"
-             f"{', all n slots through the tail' if rec['all_slots'] else ''}; depthwise convs: "
-             f"{rec['depthwise']}; batch 1, median of {rec['repeats']} after {rec['warmup']} "
-             f"warm-up; git {rec['git']}, {rec['date']}, 1-min load average "
-             f"{_fmt(rec['load_average_1min'], '.1f')}. numpy sgemm in the same run: "
+             f"{', all n slots through the tail' if rec['all_slots'] else ''}; batch 1, median "
+             f"of {rec['repeats']} after {rec['warmup']} warm-up, the variants taking turns; git "
+             f"{rec['git']}, {rec['date']}; 1-min load average before and after "
+             f"{' / '.join(_fmt(x, '.1f') for x in rec['load_average_1min'])} (other processes "
+             f"share the machine). numpy sgemm in the same run: "
              f"{rec['sgemm_gmacs_per_s']:.0f} G multiply-adds/s before, "
              f"{rec['sgemm_after_gmacs_per_s']:.0f} after.", ""]
     paper = rec.get("paper")
@@ -307,15 +348,15 @@ def markdown(rec):
                      f"{_fmt(r.get('gmacs'), '.1f')} | - | {_fmt(r.get('mb'), '.1f')} | - |")
     for r in rec["runs"]:
         frac = r.get("fraction_of_sgemm")
-        lines.append(f"| ours, {r['deploy']} deploy, {r['rois']} ROIs | {rec['hardware']} | "
+        lines.append(f"| ours, {r['label']} deploy, {r['rois']} ROIs | {rec['hardware']} | "
                      f"{rec['input_size']} | {r['forward_fps']:.2f} ({r['forward_ms']:.1f} ms) | "
                      f"{r['e2e_fps']:.2f} ({r['e2e_ms']:.1f} ms) | {r['gmacs']:.2f} | "
                      f"{r['params'] / 1e6:.2f} | {r['caffemodel_mb']:.2f} | "
                      f"{'-' if frac is None else f'{100 * frac:.0f}%'} |")
     runs = rec["runs"]
     lines += ["", "Parts (each layer timed alone; ms, G multiply-adds, G multiply-adds/s):", "",
-              "| part | " + " | ".join(f"{r['deploy']} ms" for r in runs) + " | G multiply-adds | "
-              + " | ".join(f"{r['deploy']} G/s" for r in runs) + " |",
+              "| part | " + " | ".join(f"{r['label']} ms" for r in runs) + " | G multiply-adds | "
+              + " | ".join(f"{r['label']} G/s" for r in runs) + " |",
               "|---|" + "---:|" * (2 * len(runs) + 1)]
     for part in PARTS:
         cells = [r["parts"].get(part) for r in runs]
@@ -328,7 +369,10 @@ def markdown(rec):
                          for c in cells) + " |")
     lines.append("| sum of layers | " + " | ".join(f"{r['layer_sum_ms']:.1f}" for r in runs)
                  + " | | " + " | ".join("" for _ in runs) + " |")
+    lines += ["", "Python side of end to end (read, letterbox, decode, paste masks), median end to "
+              "end minus median forward: " + ", ".join(
+                  f"{r['label']} {r['python_side_ms']:.1f} ms" for r in runs)]
     for r in runs:
-        lines += ["", f"Top layers, {r['deploy']} deploy: " + ", ".join(
+        lines += ["", f"Top layers, {r['label']} deploy: " + ", ".join(
             f"{t['name']} ({t['type']}) {t['ms']:.1f} ms" for t in r["top_layers"][:8])]
     return "\n".join(lines) + "\n"
