@@ -36,13 +36,22 @@ class Predictor:
 
     def __call__(self, image_rgb):
         """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool)."""
+        lb = self.preprocess(image_rgb)
+        self.net.forward()
+        return self.postprocess(lb)
+
+    def preprocess(self, image_rgb):
+        """Letterboxes the photo into the input blob; returns its Letterbox."""
         h, w = image_rgb.shape[:2]
         lb = letterbox.fit(h, w, self.cfg.input_size)
         self.net.blobs["data"].data[0] = letterbox.to_blob(letterbox.image_to_input(image_rgb, lb))
-        self.net.forward()
+        return lb
+
+    def postprocess(self, lb):
+        """The forward's tops -> instances in photo pixels (the dict __call__ returns)."""
         rois = self.net.blobs["rois"].data.copy()
         masks = self.net.blobs["masks"].data
-        pasted = np.zeros((len(rois), h, w), bool)
+        pasted = np.zeros((len(rois), lb.height, lb.width), bool)
         for i in range(len(rois)):
             pasted[i] = letterbox.paste_roi_mask(masks[i, 0], rois[i, 1:5], lb) >= self.mask_threshold
         return dict(boxes=lb.boxes_to_original(rois[:, 1:5]) if len(rois) else np.zeros((0, 4), np.float32),
