@@ -12,6 +12,10 @@ A benchmark that prints numbers, not a test.
 The variants (plain, folded, and with --stock-depthwise the plain net with Caffe's grouped
 Convolution) take turns in every round, so load from other processes hits them alike.
 Writes results/bench/<config>.json and .md; the nets it ran are in results/bench/<config>/.
+
+Where pycaffe cannot load (a GPU box with another Python), --export DIR writes the nets for
+Caffe's own `caffe time -phase TEST` (noise input, n random ROIs); run the printed commands there,
+bring the logs back, and --from-logs DIR prints forward ms, FPS and ms per part from them.
 """
 import argparse
 import json
@@ -41,7 +45,21 @@ def main():
     ap.add_argument("--all-slots", action="store_true",
                     help="with --weights too: every slot through the tail (score threshold 0)")
     ap.add_argument("--out", default=os.path.join(REPO_ROOT, "results", "bench"))
+    ap.add_argument("--export", metavar="DIR", help="write the nets for `caffe time` and stop")
+    ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
+    ap.add_argument("--hardware", default="GPU", help="with --from-logs: the machine's name")
     args = ap.parse_args()
+    if args.from_logs:
+        try:
+            print(net_bench.from_logs(args.from_logs, args.hardware))
+        except (OSError, ValueError) as e:
+            sys.exit(f"error: {e}")
+        return
+    if args.export:
+        cmds = net_bench.export(load_config(args.config), args.export, args.stock_depthwise,
+                                tuple(args.deploy or net_bench.DEPLOYS))
+        print(f"wrote the nets to {args.export}; time each with\n  " + "\n  ".join(cmds))
+        return
     if args.weights and not os.path.isfile(args.weights):
         sys.exit(f"error: {args.weights}: no such caffemodel")
     cfg = load_config(args.config)

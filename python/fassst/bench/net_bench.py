@@ -2,7 +2,7 @@
 
 For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn; on request
 also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline), then on
-one device, batch 1, after warm-up, median of K runs, the variants taking turns in every round:
+one device, batch 1, after warm-up, median of K rounds, the variants and measures taking turns:
   forward only    net.forward() on a letterboxed photo already in the input blob
   end to end      read the photo, letterbox, forward, decode, paste every mask at photo size
   per layer       each layer alone (net._forward(i, i)), summed by part: backbone, depthwise,
@@ -33,6 +33,7 @@ import caffe
 from caffe.proto import caffe_pb2
 
 from fassst import cost
+from fassst.bench import caffe_time
 from fassst.build_paths import REPO_ROOT
 from fassst.data import letterbox
 from fassst.data.sample_data import ensure_sample_data
@@ -231,30 +232,25 @@ class _Runner:
 
 
 def run_variants(variants, cfg, photos, warmup, repeats, gpu=None, log=print):
-    """Times the variants taking turns in every round, so that load from other processes falls
-    on all of them alike; returns one record per variant."""
+    """Times the variants; every round runs, for each variant in turn, a forward, an end-to-end
+    pass on the next photo and a sweep of single layers, so that load from other processes falls
+    on all variants and all three measures alike. Returns one record per variant."""
     runners = [_Runner(v, cfg, photos[0], gpu) for v in variants]
-    log(f"forward: {warmup} + {repeats} rounds")
-    for i in range(warmup + repeats):
-        for r in runners:
-            ms = r.time_forward()
-            if i >= warmup:
-                r.forward_ms.append(ms)
-    log(f"each layer alone: 1 + {repeats} rounds")
-    for i in range(1 + repeats):
-        for r in runners:
-            ms = r.time_layers()
-            if i >= 1:
-                for samples, t in zip(r.layer_ms, ms):
-                    samples.append(t)
-    log(f"end to end on {len(photos)} photos in turn: {warmup} + {repeats} rounds")
+    log(f"{warmup} + {repeats} rounds: forward, end to end ({len(photos)} photos in turn), "
+        f"each layer alone")
     for i in range(warmup + repeats):
         path = photos[i % len(photos)]
         for r in runners:
+            fwd = r.time_forward()
             total, python = r.time_end_to_end(path)
-            if i >= warmup:
-                r.e2e_ms.append(total)
-                r.python_ms.append(python)
+            layers = r.time_layers()
+            if i < warmup:
+                continue
+            r.forward_ms.append(fwd)
+            r.e2e_ms.append(total)
+            r.python_ms.append(python)
+            for samples, t in zip(r.layer_ms, layers):
+                samples.append(t)
     return [r.record() for r in runners]
 
 
@@ -384,4 +380,56 @@ def markdown(rec):
     for r in runs:
         lines += ["", f"Top layers, {r['label']} deploy: " + ", ".join(
             f"{t['name']} ({t['type']}) {t['ms']:.1f} ms" for t in r["top_layers"][:8])]
+    return "\n".join(lines) + "\n"
+
+
+# ---- The same nets through Caffe's own `caffe time` (machines where pycaffe cannot load) ----
+
+def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS):
+    """Writes out_dir/<variant>.prototxt for `caffe time -phase TEST` and out_dir/nets.json.
+
+    `caffe time` loads no weights and cannot be fed a photo, so the input is Gaussian noise
+    (DummyData) and IAMDecode is replaced by n random ROIs (caffe_time.for_caffe_time): every
+    slot goes through the tail, as with random weights here. Returns the commands to run."""
+    variants, _ = prepare(cfg, out_dir, None, stock_depthwise, True, deploys)
+    index, commands = {}, []
+    for v in variants:
+        name = v.label.replace(", ", "_").replace(" ", "_")
+        net = cost.with_rois(_read_param(v.prototxt), cfg.num_slots)
+        net = caffe_time.for_caffe_time(net, size=cfg.input_size, force_backward=False)
+        _write(os.path.join(out_dir, name + ".prototxt"), net)
+        index[name] = dict(label=v.label, deploy=v.deploy, depthwise=v.depthwise)
+        commands.append(f"caffe time -model {out_dir}/{name}.prototxt -phase TEST -iterations 50 "
+                        f"[-gpu 0] 2> {out_dir}/{name}.log")
+    with open(os.path.join(out_dir, "nets.json"), "w") as f:
+        json.dump(dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
+                       nets=index), f, indent=1)
+    return commands
+
+
+def from_logs(log_dir, hardware_name):
+    """Markdown: forward ms, FPS and ms per part of each exported net from its `caffe time` log
+    (the mean over its iterations, as the tool reports)."""
+    with open(os.path.join(log_dir, "nets.json")) as f:
+        index = json.load(f)
+    lines = [f"### {index['config']} through `caffe time` ({hardware_name}; input "
+             f"{index['input_size']}, {index['num_slots']} random ROIs through the tail, mean of "
+             f"the tool's iterations)", "",
+             "| net | forward ms | FPS | " + " | ".join(p for p in PARTS) + " |",
+             "|---|---:|---:|" + "---:|" * len(PARTS)]
+    for name, meta in index["nets"].items():
+        log = os.path.join(log_dir, name + ".log")
+        if not os.path.exists(log):
+            raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
+                                    f"{log_dir}/{name}.prototxt -phase TEST ... 2> {log}`")
+        with open(log) as f:
+            text = f.read()
+        total, times = caffe_time.forward_pass_ms(text), caffe_time.parse_log(text)
+        parts = {p: 0.0 for p in PARTS}
+        for layer in _read_param(os.path.join(log_dir, name + ".prototxt")).layer:
+            if layer.name in times:
+                part = "other" if layer.type == "DummyData" else part_of(layer)
+                parts[part] += times[layer.name][0]
+        lines.append(f"| {meta['label']} | {total:.2f} | {1e3 / total:.1f} | "
+                     + " | ".join(f"{parts[p]:.2f}" for p in PARTS) + " |")
     return "\n".join(lines) + "\n"
