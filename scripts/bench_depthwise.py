@@ -5,6 +5,8 @@ against the DepthwiseConvolution layer: forward and backward ms (pycaffe, batch 
 
 --export DIR / --from-logs DIR: the same cases through Caffe's own `caffe time` (machines without
 pycaffe, e.g. a GPU box), as in scripts/bench_layers.py.
+--train-step CONFIG: instead, the config's train net forward + backward (a solver step less the
+data layer and the update), grouped Convolution against DepthwiseConvolution.
 """
 import argparse
 import json
@@ -16,6 +18,8 @@ import _init_paths  # noqa: F401
 
 import caffe
 from fassst.bench import caffe_time, depthwise_cases
+from fassst.bench.train_step import time_train_step
+from fassst.config import load_config
 
 
 def main():
@@ -26,7 +30,15 @@ def main():
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--export", metavar="DIR", help="write the cases as `caffe time` nets and stop")
     ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
+    ap.add_argument("--train-step", metavar="CONFIG", help="time CONFIG's train net instead")
     args = ap.parse_args()
+    if args.train_step:
+        cfg = load_config(args.train_step)
+        t = time_train_step(cfg, repeats=args.repeats)
+        print(f"{cfg.name} train net forward + backward, batch {cfg.solver.images_per_pass}, "
+              f"median of {args.repeats}: grouped Convolution {t['stock']:.0f} ms, "
+              f"DepthwiseConvolution {t['layer']:.0f} ms ({t['stock'] / t['layer']:.2f}x)")
+        return
     if args.export:
         n = caffe_time.write_cases(depthwise_cases.cases(args.size), args.export)
         print(f"wrote {n} nets to {args.export}; time each with\n  caffe time -model "
