@@ -124,10 +124,11 @@ fassst_patch(src/caffe/common.cpp
   "  // (kernelExecTimeoutEnabled is gone in CUDA 13 too)\n")
 #  (b) The fork's CPU-only layers declare GPU methods and define them only under CPU_ONLY (as
 #      stubs), so a GPU link fails. Give them GPU methods that run their CPU code: correct, and
-#      Caffe syncs the blobs; slow, which is why the project has its own CUDA layers where it
-#      matters (ReLU6 for MobileNetV2).
+#      Caffe syncs the blobs; slow, which is why the project has its own CUDA code where it
+#      matters: ReLU6, which MobileNetV2 runs 35 times, has real kernels in the project's
+#      layers/src/caffe/layers/relu6_layer.cu (added beside the fork's .cpp, replacing nothing).
 foreach(_layer hardsigmoid:HardSigmoidLayer hardswish:HardSwishLayer maxunpool:MaxUnPoolLayer
-               pixelshuffle:PixelShuffleLayer upsample:UpsampleLayer relu6:ReLU6Layer)
+               pixelshuffle:PixelShuffleLayer upsample:UpsampleLayer)
   string(REPLACE ":" ";" _p "${_layer}")
   list(GET _p 0 _file)
   list(GET _p 1 _class)
@@ -140,6 +141,10 @@ foreach(_layer hardsigmoid:HardSigmoidLayer hardswish:HardSwishLayer maxunpool:M
     fassst_patch(src/caffe/layers/${_file}_layer.cpp "GPU_RUNS_CPU(${_class});" "GPU_RUNS_CPU(${_class});")
   endif()
 endforeach()
+#      A tree patched before ReLU6 had its .cu gets the fork's stub back (else two definitions).
+file(READ "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/layers/relu6_layer.cpp" _src)
+string(REPLACE "#else\nGPU_RUNS_CPU(ReLU6Layer);  // FASSST overlay\n" "" _src "${_src}")
+fassst_write_if_changed("${FASSST_CAFFE_SOURCE_DIR}/src/caffe/layers/relu6_layer.cpp" "${_src}")
 #      ProposalLayer has a CUDA forward but no GPU backward; its backward is a no-op on CPU too.
 fassst_patch(src/caffe/layers/proposal_layer.cu
   "INSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);"

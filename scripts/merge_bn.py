@@ -2,7 +2,7 @@
 """Folds BatchNorm + Scale into the preceding Convolution of a deploy net (prototxt + caffemodel).
 
 Example, on the converted backbone:
-  scripts/merge_bn.py ~/.cache/fassst/weights/mobilenet_v2_imagenet.{prototxt,caffemodel} \
+  scripts/merge_bn.py ~/.cache/fassst/weights/mobilenet_v2_imagenet_v2.{prototxt,caffemodel} \
       --out results/mv2_merged
 writes results/mv2_merged.prototxt and results/mv2_merged.caffemodel.
 """

@@ -11,7 +11,10 @@ import pytest
 import caffe
 from caffe import layers as L
 from fassst.data.sample_data import photo_path
+from fassst.image_io import read_rgb
 from fassst.imagenet.classify import ImageNetClassifier
+from fassst.imagenet.preprocess import imagenet_input
+from fassst.net.depthwise import as_stock
 from fassst.net.load import caffe_net
 from fassst.net.mobilenet_v2 import (BN_EPS, STAGE_ENDS, STAGE_STRIDES, deploy_net,
                                      mobilenet_v2)
@@ -82,8 +85,8 @@ def test_batchnorm_params_in_prototxt(phase, freeze, expect):
 def test_conversion_uses_every_tensor_exactly_once(state_dict):
     net = net_from(deploy_net())
     counts = fill_net(net, state_dict)
-    assert counts == {"Convolution": 52, "BatchNorm": 52, "Scale": 52, "InnerProduct": 1,
-                      "tensors": 314}
+    assert counts == {"Convolution": 35, "DepthwiseConvolution": 17, "BatchNorm": 52, "Scale": 52,
+                      "InnerProduct": 1, "tensors": 314}
     np.testing.assert_array_equal(net.params["features.0.0"][0].data,
                                   state_dict["features.0.0.weight"])
     np.testing.assert_array_equal(net.params["features.17.conv.3/scale"][1].data,
@@ -160,3 +163,20 @@ def test_batchnorm_scale_equal_numpy_formula_with_eps():
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     without_eps = gamma.reshape(shape) * (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape))
     assert np.abs(out - without_eps).max() > 0.1  # the check can tell eps from no eps
+
+
+def test_depthwise_layer_equals_grouped_convolution_on_imagenet_weights():
+    """The converted caffemodel loads unchanged into the net with stock grouped Convolutions
+    (the same blobs), and both nets give the same features and probabilities on a photo."""
+    prototxt, caffemodel = convert()
+    x = imagenet_input(read_rgb(photo_path("labelme-0001")))
+    outs = []
+    for proto in (deploy_net(), as_stock(deploy_net())):
+        net = caffe_net(proto, caffe.TEST, weights=caffemodel)
+        net.blobs["data"].data[...] = x
+        net.forward()
+        outs.append({k: net.blobs[k].data.copy() for k in ("features.2", "features.13", "prob")})
+    assert [l.type for l in as_stock(deploy_net()).layer].count("DepthwiseConvolution") == 0
+    for k in outs[0]:
+        scale = np.abs(outs[1][k]).max()
+        np.testing.assert_allclose(outs[0][k], outs[1][k], rtol=0, atol=1e-5 * scale, err_msg=k)

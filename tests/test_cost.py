@@ -40,6 +40,17 @@ def test_counts_match_hand_counts():
     assert 4 * total["params"] < total["caffemodel_bytes"] < 4 * total["params"] + 2000
 
 
+def test_depthwise_convolution_counts_like_grouped_convolution():
+    ns = caffe.NetSpec()
+    ns.data = L.Input(shape=dict(dim=[1, 6, 10, 10]))
+    ns.dw = L.DepthwiseConvolution(ns.data, convolution_param=dict(
+        num_output=6, group=6, kernel_size=3, pad=1, stride=2, bias_term=False))
+    rows, _ = cost.layer_costs(ns.to_proto())
+    dw = {r["name"]: r for r in rows}["dw"]
+    assert dw["macs"] == 6 * 5 * 5 * 9  # each of 6 x 5 x 5 outputs: one channel's 3 x 3 taps
+    assert dw["params"] == 6 * 9
+
+
 def test_with_rois_counts_the_tail_n_times():
     cfg = load_config("fassst_cpu_sample")
     deploy = build_net(cfg, "deploy")

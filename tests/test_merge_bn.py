@@ -35,7 +35,8 @@ def test_merged_backbone_equals_original_on_real_photo(tmp_path):
     assert len(merged) == 52
     types = layer_types(out_p)
     assert "BatchNorm" not in types and "Scale" not in types
-    assert types.count("Convolution") == 52 and types.count("ReLU6") == 35
+    assert types.count("Convolution") == 35 and types.count("DepthwiseConvolution") == 17
+    assert types.count("ReLU6") == 35
     x = {"data": imagenet_input(read_rgb(photo_path("labelme-0001")))}
     a, b = forward_all(prototxt, caffemodel, x), forward_all(out_p, out_m, x)
     common = [k for k in a.blobs if k in b.blobs]
@@ -111,6 +112,18 @@ def test_deconvolution_folds_along_its_output_axis(tmp_path):
         ns.s = L.Scale(ns.d, bias_term=True, in_place=True)
         ns.out = L.ReLU(ns.d)
     assert check_same(tmp_path, build, ["d"], ["out"]) == ["Input", "Deconvolution", "ReLU"]
+
+
+def test_depthwise_convolution_folds_per_channel(tmp_path):
+    """DepthwiseConvolution (weights (C, 1, kh, kw), as MobileNetV2's) folds like a conv and
+    gains a bias; it stays a DepthwiseConvolution."""
+    def build(ns):
+        ns.d = L.DepthwiseConvolution(ns.data, convolution_param=dict(
+            num_output=3, group=3, kernel_size=3, pad=1, stride=2, bias_term=False))
+        ns.n = bn(ns.d, in_place=True)
+        ns.s = L.Scale(ns.d, bias_term=True, in_place=True)
+        ns.out = L.ReLU6(ns.d)
+    assert check_same(tmp_path, build, ["d"], ["out"]) == ["Input", "DepthwiseConvolution", "ReLU6"]
 
 
 def test_conv_output_read_elsewhere_is_not_folded(tmp_path):

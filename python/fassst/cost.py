@@ -1,7 +1,8 @@
 """Multiply-adds, parameters and caffemodel size of a net, from its prototxt.
 
 Counted as the paper's "FLOPs" (reading, see docs/DESIGN.md): multiply-accumulates of the
-Convolution, Deconvolution and InnerProduct layers (bias adds and elementwise layers are not
+Convolution (and DepthwiseConvolution), Deconvolution and InnerProduct layers (bias adds and
+elementwise layers are not
 counted; they are listed under `other_elems` for reference). Shapes come from instantiating the
 net in pycaffe, so every count follows the real blob sizes. In a deploy net the ROI count is
 data-dependent; `with_rois(net_param, n)` replaces IAMDecode by an Input of n ROIs so the tail
@@ -15,7 +16,8 @@ import caffe
 
 from fassst.net.load import caffe_net
 
-MAC_TYPES = ("Convolution", "Deconvolution", "InnerProduct")
+CONV_TYPES = ("Convolution", "DepthwiseConvolution")  # the same parameters and blob shapes
+MAC_TYPES = CONV_TYPES + ("Deconvolution", "InnerProduct")
 
 
 def with_rois(net_param, num_rois):
@@ -42,7 +44,7 @@ def _macs(layer, net):
     top = net.blobs[layer.top[0]].data.shape
     bottom = net.blobs[layer.bottom[0]].data.shape
     weights = net.params[layer.name][0].data.shape
-    if layer.type == "Convolution":
+    if layer.type in CONV_TYPES:
         # weights (Cout, Cin / g, kh, kw): every output element costs Cin / g * kh * kw MACs
         return int(_prod(top) * _prod(weights[1:]))
     if layer.type == "Deconvolution":

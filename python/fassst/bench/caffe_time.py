@@ -15,6 +15,7 @@ from caffe.proto import caffe_pb2
 from fassst.bench.layer_cases import SIZE
 
 _LINE = re.compile(r"\]\s+(\S+)\s+(forward|backward): ([0-9.]+) ms")
+_FORWARD = re.compile(r"Average Forward pass: ([0-9.]+) ms")
 
 
 def _dummy(top, dims, filler):
@@ -28,13 +29,13 @@ def _filler(kind, **kw):
     return caffe_pb2.FillerParameter(type=kind, **kw)
 
 
-def _rois(top, count):
+def _rois(top, count, size=SIZE):
     xy, wh, x2y2, idx = (f"{top}_{s}" for s in ("xy", "wh", "x2y2", "idx"))
     add = caffe_pb2.LayerParameter(name=x2y2, type="Eltwise", bottom=[xy, wh], top=[x2y2])
     cat = caffe_pb2.LayerParameter(name=top, type="Concat", bottom=[idx, xy, x2y2], top=[top])
     cat.concat_param.axis = 1
-    return [_dummy(xy, [count, 2], _filler("uniform", min=0, max=SIZE * 0.7)),
-            _dummy(wh, [count, 2], _filler("uniform", min=8, max=SIZE * 0.3)),
+    return [_dummy(xy, [count, 2], _filler("uniform", min=0, max=size * 0.7)),
+            _dummy(wh, [count, 2], _filler("uniform", min=8, max=size * 0.3)),
             add, _dummy(idx, [count, 1], _filler("constant", value=0)), cat]
 
 
@@ -48,23 +49,24 @@ def _binary(top, dims):
     return [_dummy(u, dims, _filler("uniform", min=0, max=1)), power, sig]
 
 
-def _random_input(top, dims):
+def _random_input(top, dims, size=SIZE):
     if top == "rois":
-        return _rois(top, dims[0])
+        return _rois(top, dims[0], size)
     if top == "target":
         return _binary(top, dims)
     return [_dummy(top, dims, _filler("gaussian", std=1))]
 
 
-def for_caffe_time(proto):
-    """The case's NetParameter with every Input replaced by random stock-layer inputs."""
-    out = caffe_pb2.NetParameter(name=proto.name or "bench", force_backward=True)
+def for_caffe_time(proto, size=SIZE, force_backward=True):
+    """The case's NetParameter with every Input replaced by random stock-layer inputs (ROIs
+    inside a size x size image)."""
+    out = caffe_pb2.NetParameter(name=proto.name or "bench", force_backward=force_backward)
     for layer in proto.layer:
         if layer.type != "Input":
             out.layer.add().CopyFrom(layer)
             continue
         for top, shape in zip(layer.top, layer.input_param.shape):
-            out.layer.extend(_random_input(top, list(shape.dim)))
+            out.layer.extend(_random_input(top, list(shape.dim), size))
     return out
 
 
@@ -79,6 +81,14 @@ def parse_log(text):
     for name, direction, ms in _LINE.findall(text):
         times.setdefault(name, [0.0, 0.0])[direction == "backward"] = float(ms)
     return times
+
+
+def forward_pass_ms(text):
+    """`caffe time`'s "Average Forward pass" of a whole net, ms."""
+    m = _FORWARD.search(text)
+    if not m:
+        raise ValueError("no 'Average Forward pass' line: did `caffe time` finish?")
+    return float(m.group(1))
 
 
 def _slug(index, name):

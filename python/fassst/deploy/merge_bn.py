@@ -1,11 +1,12 @@
-"""Folds BatchNorm (+ Scale) into the Convolution (or Deconvolution) before it, for deploy
-(TEST-phase) nets.
+"""Folds BatchNorm (+ Scale) into the Convolution (DepthwiseConvolution, Deconvolution) before
+it, for deploy (TEST-phase) nets.
 
 At test time BatchNorm and Scale are a per-channel affine map, so for a conv with weights W and
 bias b (0 without bias_term):
     k  = gamma / sqrt(var + eps),    var = blob1 / blob2[0], mean = blob0 / blob2[0] (Caffe's
                                      stored statistics are sums scaled by blob2; 0 if blob2 is 0)
-    W' = W * k (per output channel: axis 0 of a conv's weights, axis 1 of a deconvolution's),
+    W' = W * k (per output channel: axis 0 of a (depthwise) conv's weights, axis 1 of a
+                deconvolution's),
     b' = (b - mean) * k + beta
 gamma, beta = 1, 0 when no Scale follows. The conv then writes the Scale's (or BatchNorm's) top.
 
@@ -23,6 +24,8 @@ from caffe.proto import caffe_pb2
 
 from fassst.errors import InputError, MissingFileError
 from fassst.net.weights_fit import check_fits
+
+FOLDABLE = ("Convolution", "DepthwiseConvolution", "Deconvolution")
 
 
 class MergeError(InputError):
@@ -63,7 +66,7 @@ def find_merges(net_param):
     layers = list(net_param.layer)
     merges = []
     for i, layer in enumerate(layers):
-        if layer.type not in ("Convolution", "Deconvolution") or len(layer.top) != 1:
+        if layer.type not in FOLDABLE or len(layer.top) != 1:
             continue
         if layer.type == "Deconvolution" and layer.convolution_param.group != 1:
             continue  # grouped deconvolution weights interleave output channels: not folded

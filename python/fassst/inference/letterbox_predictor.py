@@ -23,11 +23,18 @@ class LetterboxPredictor:
 
     def __call__(self, image_rgb):
         """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool)."""
-        h, w = image_rgb.shape[:2]
-        lb = letterbox.fit(h, w, self.cfg.input_size)
-        out = self.forward(letterbox.to_blob(letterbox.image_to_input(image_rgb, lb)))
+        blob, lb = self.preprocess(image_rgb)
+        return self.postprocess(self.forward(blob), lb)
+
+    def preprocess(self, image_rgb):
+        """The photo letterboxed and normalised: ((3, S, S) float32 blob, its Letterbox)."""
+        lb = letterbox.fit(*image_rgb.shape[:2], self.cfg.input_size)
+        return letterbox.to_blob(letterbox.image_to_input(image_rgb, lb)), lb
+
+    def postprocess(self, out, lb):
+        """forward's output -> instances in photo pixels (the dict __call__ returns)."""
         boxes, masks = out["boxes"], out["masks"]
-        pasted = np.zeros((len(boxes), h, w), bool)
+        pasted = np.zeros((len(boxes), lb.height, lb.width), bool)
         for i in range(len(boxes)):
             pasted[i] = letterbox.paste_roi_mask(masks[i], boxes[i], lb) >= self.mask_threshold
         return dict(boxes=lb.boxes_to_original(boxes) if len(boxes) else np.zeros((0, 4), np.float32),

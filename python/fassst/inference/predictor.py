@@ -18,7 +18,10 @@ from fassst.net.load import caffe_net
 
 
 class Predictor(LetterboxPredictor):
-    def __init__(self, cfg, weights, gpu=None, score_threshold=None, mask_threshold=0.5):
+    def __init__(self, cfg, weights, gpu=None, score_threshold=None, mask_threshold=0.5,
+                 net_param=None):
+        """net_param: a deploy NetParameter to run instead of build_net(cfg, "deploy"), e.g. the
+        BatchNorm-folded one (fassst.deploy.merge_bn); its blobs must be the deploy net's."""
         if not os.path.isfile(weights):
             raise MissingFileError(f"{weights}: no such caffemodel (train one with scripts/train.py)")
         if score_threshold is not None:
@@ -29,7 +32,9 @@ class Predictor(LetterboxPredictor):
             caffe.set_device(gpu)
             caffe.set_mode_gpu()
         super().__init__(cfg, mask_threshold)
-        self.net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights, cfg=cfg)
+        if net_param is None:
+            net_param = build_net(cfg, "deploy")
+        self.net = caffe_net(net_param, caffe.TEST, weights=weights, cfg=cfg)
 
     def forward(self, blob):
         self.net.blobs["data"].data[0] = blob

@@ -4,11 +4,12 @@ Layout (torchvision `mobilenet_v2`): stem conv 3x3/s2 to 32 channels (`features.
 inverted-residual blocks (`features.1` .. `features.17`; block i is `features.{i+1}`), a 1x1 conv
 to 1280 (`features.18`), and for ImageNet a global average pool and Linear 1280 -> 1000
 (`classifier.1`). Every torchvision ConvBNReLU becomes Convolution (bias_term false) + BatchNorm
-+ Scale (bias) + ReLU6; depthwise convs are Convolution with group = channels. A block adds its
++ Scale (bias) + ReLU6; depthwise convs are DepthwiseConvolution (the project's layer: stock
+convolution_param with group = channels, the grouped Convolution's blob shapes). A block adds its
 input back (Eltwise SUM) when its stride is 1 and its channels do not change.
 
 Name mapping, torchvision state-dict key prefix P -> Caffe (conversion is this table lookup):
-    P.weight of a Conv2d                       -> Convolution layer "P", blob 0
+    P.weight of a Conv2d                       -> (Depthwise)Convolution layer "P", blob 0
     P.running_mean / P.running_var of a BN     -> BatchNorm layer "P", blobs 0 / 1 (blob 2 = 1)
     P.num_batches_tracked                      -> (training counter, no Caffe counterpart)
     P.weight / P.bias of a BN                  -> Scale layer "P/scale", blobs 0 / 1
@@ -88,12 +89,15 @@ def conv_bn(ns, bottom, conv_name, bn_name, *, num_output, kernel, stride, group
     fold_bn: no BatchNorm or Scale; the conv has a bias and carries them folded in
     (weights: convert_mobilenet_v2.convert_folded). Why: docs/DESIGN.md, "Training that converges".
     """
+    # Depthwise (group = channels): the project's DepthwiseConvolution layer, same parameters
+    # and blobs as the grouped Convolution, which Caffe runs as one GEMM per channel.
+    conv = L.DepthwiseConvolution if group > 1 and group == num_output else L.Convolution
     conv_kw = dict(num_output=num_output, kernel_size=kernel, stride=stride, pad=(kernel - 1) // 2,
                    group=group, bias_term=fold_bn, weight_filler=dict(type="msra"))
     if fold_bn:
         conv_kw["bias_filler"] = dict(type="constant", value=0)
-    ns[conv_name] = L.Convolution(bottom, name=conv_name, **conv_kw,
-                                  **_lr_params(lr_mult, 2 if fold_bn else 1, 1))
+    ns[conv_name] = conv(bottom, name=conv_name, convolution_param=conv_kw,
+                         **_lr_params(lr_mult, 2 if fold_bn else 1, 1))
     last_in_place = out_name is None
     top = ns[conv_name]
     if not fold_bn:

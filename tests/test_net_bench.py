@@ -1,0 +1,50 @@
+"""The whole-net benchmark's bookkeeping (no timing is asserted: a benchmark is not a test):
+which part each layer counts for, the nets exported for `caffe time` and the table read back
+from the tool's log."""
+import os
+import subprocess
+
+import caffe
+from fassst.bench import net_bench
+from fassst.build_paths import caffe_tool
+from fassst.config import load_config
+from fassst.net.depthwise import as_stock
+from fassst.net.fassst_net import build_net
+
+
+def test_every_deploy_layer_has_its_part():
+    net = build_net(load_config("fassst_cpu_sample"), "deploy")
+    parts = {layer.name: net_bench.part_of(layer) for layer in net.layer}
+    expect = {"features.0.0": "backbone", "features.2.conv.1.0": "depthwise",
+              "features.2.conv.1.1": "backbone", "iam/conv1": "IAM", "rois": "IAM",
+              "r1": "ROI extraction", "rff": "RFF", "tail/conv1": "tail", "tail/deconv": "tail",
+              "mask_logits": "tail", "masks": "tail"}
+    assert {k: parts[k] for k in expect} == expect
+    assert {p for p in parts.values()} <= set(net_bench.PARTS)
+    assert sum(p == "depthwise" for p in parts.values()) == 17
+    assert any(p == "pyramid" for p in parts.values())
+    stock = {layer.name: net_bench.part_of(layer) for layer in as_stock(net).layer}
+    assert stock == parts  # grouped Convolutions count as depthwise too
+
+
+def test_export_and_tables_from_caffe_time_logs(tmp_path):
+    cfg = load_config("fassst_cpu_sample")
+    caffe.set_mode_cpu()
+    commands = net_bench.export(cfg, str(tmp_path), stock_depthwise=True)
+    assert len(commands) == 3
+    names = ("plain_stock_depthwise", "plain", "folded")
+    env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")
+    for name in names:
+        res = subprocess.run([caffe_tool(), "time", "-model", str(tmp_path / f"{name}.prototxt"),
+                              "-phase", "TEST", "-iterations", "1"],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        (tmp_path / f"{name}.log").write_text(res.stderr)
+    table = net_bench.from_logs(str(tmp_path), "this CPU")
+    rows = [line for line in table.splitlines() if line.startswith("| plain") or
+            line.startswith("| folded")]
+    assert [r.split(" | ")[0] for r in rows] == ["| plain, stock depthwise", "| plain", "| folded"]
+    for r in rows:
+        cells = [float(c) for c in r.strip(" |").split(" | ")[1:]]
+        assert cells[0] > 0 and all(c >= 0 for c in cells)
+        assert sum(cells[2:]) <= cells[0] * 1.5  # parts are pieces of the forward pass
