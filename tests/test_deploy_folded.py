@@ -45,7 +45,9 @@ def weights_with_random_head(prototxt, path, seed=0):
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("deploy")
-    cfg = load_config("fassst_cpu_sample")
+    # The backbone unfolded (BatchNorm + Scale after each conv, ImageNet statistics), so that the
+    # merge folds all of them as it would for a net trained that way.
+    cfg = load_config("fassst_cpu_sample", fold_backbone_bn=False)
     plain = str(tmp / "plain.prototxt")
     with open(plain, "w") as f:
         f.write(str(build_net(cfg, "deploy")))
