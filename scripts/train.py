@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="data prefetch processes (0: in-process)")
     ap.add_argument("--no-augment", action="store_true",
                     help="no flip or colour jitter (default: the config's train_augment)")
+    ap.add_argument("--skip-bad-images", action="store_true",
+                    help="skip and count unreadable or truncated training images instead of stopping")
     ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
@@ -54,7 +56,8 @@ def main():
         check_config_weights(cfg, weights)  # Caffe would abort the process on a misfit
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
                    max_iter=args.iters, workers=args.workers,
-                   augment=False if args.no_augment else None, gpu=args.gpu)
+                   augment=False if args.no_augment else None, gpu=args.gpu,
+                   skip_bad_images=args.skip_bad_images)
     print(json.dumps(result))
     return 130 if result["stopped_by"] else 0
 

@@ -28,10 +28,12 @@ def test_project_errors_end_as_one_line(capsys, error):
     assert err == f"error: {error}\n"
 
 
-def test_errors_of_modules_not_yet_deriving_from_fassst_error():
+def test_divergence_and_conversion_errors_are_the_projects():
     from fassst.engine.hooks import TrainingDiverged  # imports Caffe: only here
+    from fassst.errors import FassstError
     from fassst.weights.convert_mobilenet_v2 import ConversionError
-    assert {TrainingDiverged, ConversionError} <= set(cli.user_errors())
+    assert issubclass(TrainingDiverged, FassstError) and issubclass(ConversionError, FassstError)
+    assert issubclass(TrainingDiverged, RuntimeError) and issubclass(ConversionError, ValueError)
 
 
 def test_bugs_keep_their_traceback():

@@ -110,6 +110,34 @@ def test_train_annotations_not_an_object(tmp_path):
               "list.json: not a readable COCO json")
 
 
+def test_train_truncated_image_fails_or_with_the_flag_is_skipped(sample, tmp_path):
+    """A training set with a JPEG cut to its first 2,000 bytes: train.py names it and stops; with
+    --skip-bad-images it trains to the end and the epoch counts show the skipped image."""
+    ann, images = sample
+    with open(ann) as f:
+        doc = json.load(f)
+    keep = ["labelme_voc_2011_000003.jpg", "labelme_voc_2011_000025.jpg"]
+    doc["images"] = [im for im in doc["images"] if im["file_name"] in keep]
+    ids = {im["id"] for im in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in ids]
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in keep:
+        data = open(os.path.join(images, name), "rb").read()
+        (folder / name).write_bytes(data[:2000] if name == keep[0] else data)
+    sub = tmp_path / "two.json"
+    sub.write_text(json.dumps(doc))
+    base = ["--config", "fassst_cpu_sample", "--ann", sub, "--images", folder, "--iters", 2,
+            "--workers", 0]
+    one_error(run_script("train.py", *base, "--out", tmp_path / "strict"),
+              "labelme_voc_2011_000003.jpg: truncated JPEG")
+    done = run_script("train.py", *base, "--out", tmp_path / "skip", "--skip-bad-images")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "skip" / "caffe.log").read_text()  # the run's stderr, logging included
+    assert "skipping image" in log and "labelme_voc_2011_000003.jpg: truncated JPEG" in log
+    assert "skipped_images 1" in log
+
+
 def test_infer_missing_weights(sample, tmp_path):
     one_error(run_script("infer.py", "--config", "fassst_cpu_sample", "--weights", tmp_path / "w.caffemodel",
                          "--input", sample[1], "--out", tmp_path / "out"),

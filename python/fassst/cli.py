@@ -8,17 +8,10 @@ import sys
 
 from fassst.errors import FassstError
 
-# Project errors in modules that do not derive them from FassstError yet: (module, class). A class
-# is looked up only once its module is imported, which raising it needs anyway, so a script that
-# never imports Caffe does not import it here either.
-_ALSO = (("fassst.engine.hooks", "TrainingDiverged"),
-         ("fassst.weights.convert_mobilenet_v2", "ConversionError"))
-
 
 def user_errors():
     """The exception classes `run` reports as one line."""
-    found = [getattr(sys.modules[m], name, None) for m, name in _ALSO if m in sys.modules]
-    return (FassstError, *(c for c in found if c is not None))
+    return (FassstError,)
 
 
 def run(main):

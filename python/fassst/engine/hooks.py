@@ -9,6 +9,7 @@ import os
 import signal
 
 from fassst.diagnostics.spread import COLLAPSED, SpreadProbe, collapsed
+from fassst.errors import FassstError
 from fassst.engine import loss_curve, run_dir
 from fassst.engine.precise_bn import recompute_bn_stats
 
@@ -27,7 +28,7 @@ class Hook:
         pass
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(FassstError, RuntimeError):
     """A loss became NaN or infinite: every later iteration would be wasted."""
 
 
@@ -200,7 +201,8 @@ class PreciseBN(Hook):
         t.release_solver()  # its data layer's prefetch workers end before precise BN starts its own
         precise = run_dir.precise_bn_path(t.final_weights)
         recompute_bn_stats(t.cfg, t.final_weights, t.ann, t.images, precise, seed=t.seed,
-                           quiet=t.quiet, iam_bn_frozen=t.iam_bn_frozen)
+                           quiet=t.quiet, iam_bn_frozen=t.iam_bn_frozen,
+                           skip_bad_images=t.skip_bad_images)
         t.final_weights = precise
 
 

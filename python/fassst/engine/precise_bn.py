@@ -21,13 +21,13 @@ from fassst.net.load import caffe_net
 
 
 def recompute_bn_stats(cfg, weights, ann, images, out_path, batches=None, seed=0, quiet=False,
-                       iam_bn_frozen=False):
+                       iam_bn_frozen=False, skip_bad_images=False):
     """Writes `weights` with exact-average BatchNorm statistics to out_path; returns the names
     of the BatchNorm layers it recomputed. batches: forward passes (default: two epochs' worth,
     at least 20, at most 200). iam_bn_frozen: leave the IAM's statistics as they are (a run
     that trained its last stage with them fixed)."""
     proto = train_net_param(cfg, ann, images, seed=seed, workers=0, augment=False,
-                            iam_bn_frozen=iam_bn_frozen)
+                            iam_bn_frozen=iam_bn_frozen, skip_bad_images=skip_bad_images)
     names = []
     for layer in proto.layer:
         if layer.type == "BatchNorm" and not layer.batch_norm_param.use_global_stats:

@@ -45,8 +45,10 @@ def freeze_iter(cfg, max_iter):
 class Trainer:
     """The state a run's hooks share: config, data, solver, iteration, this step's losses."""
 
-    def __init__(self, cfg, out_dir, ann, images, *, seed, max_iter, workers, augment, quiet):
+    def __init__(self, cfg, out_dir, ann, images, *, seed, max_iter, workers, augment, quiet,
+                 skip_bad_images=False):
         self.cfg, self.out_dir, self.ann, self.images = cfg, out_dir, ann, images
+        self.skip_bad_images = skip_bad_images
         self.seed, self.max_iter, self.workers, self.augment = seed, max_iter, workers, augment
         self.quiet = quiet
         self.loss_weights = loss_weights(cfg)
@@ -76,7 +78,7 @@ class Trainer:
         cfg, out = self.cfg, self.out_dir
         net = train_net_param(cfg, self.ann, self.images, seed=self.seed, workers=self.workers,
                               augment=self.augment, start_batch=at_iter * cfg.solver.iter_size,
-                              iam_bn_frozen=iam_bn_frozen)
+                              iam_bn_frozen=iam_bn_frozen, skip_bad_images=self.skip_bad_images)
         suffix = "_iam_bn_frozen" if iam_bn_frozen else ""
         train_path = run_dir.write_text(out, f"train{suffix}.prototxt", str(net))
         param = build_solver(cfg, train_path, run_dir.snapshot_prefix(out, cfg), self.max_iter)
@@ -101,7 +103,8 @@ class Trainer:
         self.release_solver()
         model = run_dir.snapshot_path(out, cfg, at, "caffemodel")
         fixed = run_dir.precise_bn_path(model)
-        recompute_bn_stats(cfg, model, self.ann, self.images, fixed, seed=self.seed, quiet=True)
+        recompute_bn_stats(cfg, model, self.ann, self.images, fixed, seed=self.seed, quiet=True,
+                           skip_bad_images=self.skip_bad_images)
         self.make_solver(True, at)
         self.solver.restore(state)
         self.solver.net.copy_from(fixed)
@@ -169,9 +172,10 @@ def default_hooks(cfg, log, freeze_at, precise_bn=True):
 
 
 def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
-          workers=1, augment=None, gpu=None, quiet=False, precise_bn=True):
+          workers=1, augment=None, gpu=None, quiet=False, precise_bn=True, skip_bad_images=False):
     """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights).
 
+    skip_bad_images: unreadable training images are skipped and counted instead of failing.
     A run that reaches max_iter ends with precise BN (engine/precise_bn.py): final_weights is
     then the last snapshot with exact BatchNorm statistics, `<snapshot>_precise_bn.caffemodel`.
     """
@@ -199,7 +203,7 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
         caffe.set_device(gpu)
         caffe.set_mode_gpu()
     t = Trainer(cfg, out_dir, ann, images, seed=seed, max_iter=max_iter, workers=workers,
-                augment=augment, quiet=quiet)
+                augment=augment, quiet=quiet, skip_bad_images=skip_bad_images)
     log = CaffeFormatLog(os.path.join(out_dir, "train.log"))
     with caffe_log_to(os.path.join(out_dir, "caffe.log")):
         t.start(weights, state if resume else None)

