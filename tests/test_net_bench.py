@@ -16,7 +16,7 @@ def test_every_deploy_layer_has_its_part():
     net = build_net(load_config("fassst_cpu_sample"), "deploy")
     parts = {layer.name: net_bench.part_of(layer) for layer in net.layer}
     expect = {"features.0.0": "backbone", "features.2.conv.1.0": "depthwise",
-              "features.2.conv.1.1": "backbone", "iam/conv1": "IAM", "rois": "IAM",
+              "features.2.conv.1.1/relu": "backbone", "iam/conv1": "IAM", "rois": "IAM",
               "r1": "ROI extraction", "rff": "RFF", "tail/conv1": "tail", "tail/deconv": "tail",
               "mask_logits": "tail", "masks": "tail"}
     assert {k: parts[k] for k in expect} == expect
