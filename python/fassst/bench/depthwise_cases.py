@@ -3,14 +3,12 @@ the stock grouped Convolution (group = channels, Caffe's one im2col + GEMM per c
 DepthwiseConvolution layer, on the same parameters (3x3, pad 1, no bias, as in the backbone).
 `table` times both, interleaved so that load from other processes hits them alike."""
 import collections
-import statistics
-import time
 
 import caffe
 import numpy as np
 from caffe import layers as L
 
-from fassst.bench.timing import net_from_spec
+from fassst.bench.timing import net_from_spec, time_nets
 from fassst.net.mobilenet_v2 import block_settings
 
 KINDS = ("Convolution", "DepthwiseConvolution")
@@ -57,22 +55,6 @@ def cases(input_size=416):
     return out
 
 
-def _time_interleaved(nets, warmup, repeats):
-    """Median ms of forward and backward per net; the nets take turns every iteration."""
-    times = [([], []) for _ in nets]
-    for i in range(warmup + repeats):
-        for (fwd, bwd), n in zip(times, nets):
-            t0 = time.perf_counter()
-            n.forward()
-            t1 = time.perf_counter()
-            n.backward()
-            t2 = time.perf_counter()
-            if i >= warmup:
-                fwd.append((t1 - t0) * 1e3)
-                bwd.append((t2 - t1) * 1e3)
-    return [(statistics.median(f), statistics.median(b)) for f, b in times]
-
-
 def table(input_size=416, warmup=3, repeats=20):
     """One row per shape: channels, side, stride, count, and (forward, backward) ms per kind."""
     rows = []
@@ -82,7 +64,7 @@ def table(input_size=416, warmup=3, repeats=20):
             n = net_from_spec(net(kind, c, side, stride))
             fill(n)
             nets.append(n)
-        stock, layer = _time_interleaved(nets, warmup, repeats)
+        stock, layer = time_nets(nets, warmup, repeats)
         rows.append(dict(channels=c, side=side, stride=stride, count=count,
                          stock_ms=list(stock), depthwise_ms=list(layer)))
     return rows
