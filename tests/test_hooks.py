@@ -120,6 +120,7 @@ def test_collapse_watch_warns_once_per_blob_naming_it(tmp_path):
     for it in range(1, 9):
         t.iter = it
         t.solver = types.SimpleNamespace(net=FakeNet({
+            "data": np.zeros((2, 3, 4, 4)),                     # 2 images per step
             "features.6": rng.normal(1, 1, (2, 4, 5, 5)),      # depends on the image
             "iam/cls": np.full((2, 16, 10), -4.6)}))            # the same for every image
         watch.after_step(t)

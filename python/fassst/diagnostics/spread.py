@@ -44,9 +44,9 @@ class SpreadProbe:
         return self._units[name]
 
     def add(self, name, batch):
-        flat = np.asarray(batch, np.float64).reshape(len(batch), -1)
+        flat = np.asarray(batch).reshape(len(batch), -1)
         keep = self._subset(name, flat.shape[1])
-        for row in flat[:, keep]:
+        for row in flat[:, keep].astype(np.float64):  # the subset only, not the whole blob
             self._rows[name].append(row)
 
     def add_net(self, net):

@@ -150,7 +150,10 @@ class CollapseWatch(Hook):
             _keep_rows_upto(self._path, t.start_iter)
 
     def after_step(self, t):
-        self.probe.add_net(t.solver.net)
+        net = t.solver.net
+        # Only the steps whose images can still be in the window at the next check are copied.
+        if (-t.iter) % self.every * net.blobs["data"].num < self.window:
+            self.probe.add_net(net)
         if t.iter < self.start or t.iter % self.every:
             return
         report = self.probe.report()
