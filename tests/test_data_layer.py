@@ -240,6 +240,25 @@ def test_param_str_is_validated():
         data_layer_tops(caffe.NetSpec(), CFG, "a.json", "img", shufle=False)
 
 
+def test_paths_from_environment(tmp_path, sample, monkeypatch):
+    """ann and images may name environment variables (the generated train nets do): read at
+    setup, and an unset one is named, with what to set it to."""
+    ann, images = sample
+    monkeypatch.delenv("FASSST_TEST_ANN", raising=False)
+    monkeypatch.setenv("FASSST_TEST_ROOT", os.path.dirname(images))
+    with pytest.raises(ValueError, match=r"but FASSST_TEST_ANN is not set: set FASSST_TEST_ANN to "
+                                         r"the COCO-format training json \("):
+        _net(tmp_path, "${FASSST_TEST_ANN}", "$FASSST_TEST_ROOT/images", workers=0)
+    monkeypatch.setenv("FASSST_TEST_ANN", ann)
+    net = _net(tmp_path, "${FASSST_TEST_ANN}", "$FASSST_TEST_ROOT/images", workers=0)
+    assert (net.layers[0].settings["ann"], net.layers[0].settings["images"]) == (ann, images)
+    net.forward()
+    expected = _net(tmp_path, ann, images, workers=0)
+    expected.forward()
+    for name in TRAIN_TOPS:
+        np.testing.assert_array_equal(net.blobs[name].data, expected.blobs[name].data)
+
+
 def test_build_net_takes_the_data_layer(sample):
     proto = build_net(CFG, "train", data_layer=functools.partial(
         data_layer_tops, cfg=CFG, ann=sample[0], images=sample[1], seed=3))

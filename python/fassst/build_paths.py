@@ -4,6 +4,8 @@ The build dir is $FASSST_BUILD_DIR if set, else <repo>/build (what scripts/setup
 """
 import os
 
+from fassst.errors import MissingFileError
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -20,7 +22,7 @@ def caffe_tool():
     """Path of the stock `caffe` binary (train/test/time), built with the FASSST layers."""
     path = os.path.join(build_dir(), "caffe-build", "tools", "caffe")
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path}: the caffe tool is not built. Run scripts/setup.sh "
             f"(or set FASSST_BUILD_DIR to your build dir).")
     return path

@@ -11,11 +11,18 @@ instances in the batch (varies; may be 0), M = 8 * roi_size:
     cls_target (B, n, C)  one-hot at assigned slots   loc_target (B, n, 4)  (t, l, b, r)
     loc_weight (B, n, 4)  1 at assigned slots         gt_rois (R, 5)  (batch, x1, y1, x2, y2)
     mask_target (R, 1, M, M)  in [0, 1], gt_rois' order
-Settings: fassst.data.params (param_str JSON). Batches come from fassst.data.prefetch; counts of
-skipped images and dropped instances are logged (logger "fassst.data") as each epoch completes.
+Settings: fassst.data.params (param_str JSON; ann and images may name environment variables,
+read at setup). Batches come from fassst.data.prefetch; counts of skipped images and dropped
+instances are logged (logger "fassst.data") as each epoch completes.
+
+Under the `caffe` tool (Python embedded in another program), the project's own errors (a data
+set that is missing or contradicts the net, an unset variable) end the process with one
+`error: ...` line and status 1, as the scripts do; the tool would print a traceback.
 """
+import functools
 import json
 import logging
+import os
 import sys
 from collections import Counter
 
@@ -23,9 +30,10 @@ import caffe
 from caffe import layers as L
 
 from fassst.data.letterbox import to_blob
-from fassst.data.params import parse_params
+from fassst.data.params import parse_params, resolve_env
 from fassst.data.pipeline import COUNT_KEYS
 from fassst.data.prefetch import Prefetcher
+from fassst.errors import FassstError
 from fassst.net.geometry import roi_sides
 from fassst.net.train_tops import TRAIN_TOPS
 
@@ -42,10 +50,35 @@ def _visible_log():
         log.setLevel(logging.INFO)
 
 
+def _embedded():
+    """True when the running program is not a Python interpreter (the `caffe` tool): there
+    sys.executable is a guess and /proc/self/exe is the program that embeds Python."""
+    try:
+        return os.path.realpath("/proc/self/exe") != os.path.realpath(sys.executable or "/")
+    except OSError:
+        return False
+
+
+def _user_errors_end_process(method):
+    """Under the `caffe` tool, a FassstError becomes `error: ...` and exit status 1: the tool
+    prints Python exceptions with PyErr_Print, which exits quietly on SystemExit."""
+    @functools.wraps(method)
+    def wrapped(self, *args):
+        try:
+            return method(self, *args)
+        except FassstError as e:
+            if not _embedded():
+                raise
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+    return wrapped
+
+
 class FassstDataLayer(caffe.Layer):
 
+    @_user_errors_end_process
     def setup(self, bottom, top):
-        self.settings = parse_params(self.param_str)
+        self.settings = resolve_env(parse_params(self.param_str))
         if bottom:
             raise ValueError(f"FassstDataLayer takes no bottoms, got {len(bottom)}")
         if len(top) != len(TRAIN_TOPS):
@@ -70,6 +103,7 @@ class FassstDataLayer(caffe.Layer):
     def reshape(self, bottom, top):
         pass  # R is known only once the batch is there: forward reshapes
 
+    @_user_errors_end_process
     def forward(self, bottom, top):
         batch = self._next if self._next is not None else next(self._batches)
         self._next = None

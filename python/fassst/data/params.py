@@ -2,8 +2,15 @@
 
 Every key has a default except ann and images; unknown keys are rejected by name, and each value
 is type-checked, so a typo in a prototxt fails at net construction, not silently.
+
+ann and images may name environment variables, `$NAME` or `${NAME}`, read when the layer is set
+up (resolve_env): the checked-in train nets say `${FASSST_TRAIN_ANN}` and `${FASSST_TRAIN_IMAGES}`,
+so one prototxt serves any copy of a data set, and `caffe train` on it without them set stops
+naming them instead of training on nothing.
 """
 import json
+import os
+import re
 
 from fassst.errors import InputError
 from fassst.net.geometry import grid_side
@@ -24,6 +31,9 @@ SPEC = {
     "shuffle": (bool, True),        # a new permutation of the images every epoch
     "start_batch": (int, 0),        # first batch index k (a resumed run starts where it stopped)
 }
+ENV_ANN, ENV_IMAGES = "FASSST_TRAIN_ANN", "FASSST_TRAIN_IMAGES"  # the generated train nets' data
+_ENV_KEYS = {"ann": "the COCO-format training json", "images": "the folder of its images"}
+_ENV_REF = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 _MIN = {"input_size": 1, "num_slots": 1, "num_classes": 1, "roi_size": 1, "batch_size": 1,
         "seed": 0, "workers": 0, "start_batch": 0}
 
@@ -60,4 +70,24 @@ def parse_params(param_str):
             raise InputError(f"data layer param_str: {key!r} must not be empty")
         out[key] = value
     grid_side(out["num_slots"])
+    return out
+
+
+def resolve_env(settings):
+    """settings with every `$NAME` / `${NAME}` in ann and images replaced by the environment's
+    value; InputError naming each variable that is unset or empty."""
+    out, missing = dict(settings), []
+    for key in _ENV_KEYS:
+        for m in _ENV_REF.finditer(out[key]):
+            name = m.group(1) or m.group(2)
+            if not os.environ.get(name) and (name, key) not in missing:
+                missing.append((name, key))
+        out[key] = _ENV_REF.sub(lambda m: os.environ.get(m.group(1) or m.group(2), ""), out[key])
+    if missing:
+        names = [n for n, _ in missing]
+        given = " and ".join(f"{key} {settings[key]}" for key in _ENV_KEYS)
+        what = " and ".join(f"{name} to {_ENV_KEYS[key]}" for name, key in missing)
+        raise InputError(f"data layer: {given}, but {' and '.join(names)} "
+                         f"{'is' if len(names) == 1 else 'are'} not set: set {what} "
+                         f"(README, \"Training with Caffe's own tool\")")
     return out
