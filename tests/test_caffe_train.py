@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -149,14 +150,25 @@ def _train_py(cwd, out, *extra):
     assert res.returncode == 0, res.stderr[-3000:]
 
 
+def _sample_exports():
+    """What README's `eval "$(scripts/make_sample_data.py --export)"` exports."""
+    line = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_sample_data.py"),
+                           "--export"], capture_output=True, text=True, timeout=300,
+                          check=True).stdout.strip()
+    words = shlex.split(line)
+    assert words[0] == "export", line
+    return dict(word.split("=", 1) for word in words[1:])
+
+
 def test_caffe_train_then_train_py_resume(tmp_path):
-    ann, images = ensure_sample_data()
+    exports = _sample_exports()
+    assert (exports["FASSST_TRAIN_ANN"], exports["FASSST_TRAIN_IMAGES"]) == ensure_sample_data()
     solver = _repo_like(tmp_path, max_iter=CAFFE_ITERS, display=1, snapshot=CAFFE_ITERS)
     weights = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "init_weights.py"),
                               "--config", CONFIG], env=_env(), capture_output=True, text=True,
                              timeout=300, check=True).stdout.strip()
     res = subprocess.run([CAFFE, "train", "-solver", solver, "-weights", weights], cwd=tmp_path,
-                         env=_env(FASSST_TRAIN_ANN=ann, FASSST_TRAIN_IMAGES=images),
+                         env=_env(**exports),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     caffe_losses = _caffe_outputs(res.stderr)
