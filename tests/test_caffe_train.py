@@ -125,6 +125,27 @@ def test_checked_in_solver_refuses_without_data(tmp_path):
     assert "Traceback" not in res.stderr and "Iteration 0" not in res.stderr
 
 
+def test_bad_training_image_under_the_tool(tmp_path):
+    """The data layer's own errors end `caffe train` as they end the scripts: one line naming
+    the file (here an image that a prefetch worker cannot read), no traceback."""
+    ann, images = ensure_sample_data()
+    with open(ann) as f:
+        doc = json.load(f)
+    doc["images"] = doc["images"][:3]
+    doc["images"][2] = dict(doc["images"][2], file_name="missing.jpg")
+    kept = {im["id"] for im in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in kept]
+    (tmp_path / "three.json").write_text(json.dumps(doc))
+    solver = _repo_like(tmp_path)
+    res = subprocess.run([CAFFE, "train", "-solver", solver], cwd=tmp_path, timeout=120,
+                         env=_env(FASSST_TRAIN_ANN="three.json", FASSST_TRAIN_IMAGES=images),
+                         capture_output=True, text=True)
+    assert res.returncode == 1, res.stderr[-3000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {images}/missing.jpg: no such image file"], res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+
+
 def _caffe_outputs(log):
     """{iteration: {output: weighted value}} from `caffe train`'s log."""
     out, it = {}, None

@@ -8,7 +8,8 @@ each batch in the calling process.
 
 Processes are started with "spawn", not fork: the parent has Caffe, OpenBLAS and OpenCV thread
 pools, which a forked child inherits in a broken state. A worker's exception is sent to the
-consumer and raised there (same type and message, e.g. naming an unreadable image).
+consumer and raised there (same type and message, e.g. naming an unreadable image); the worker's
+traceback is printed too unless the error is the project's own (fassst.errors: bad input).
 """
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ import traceback
 import weakref
 
 from fassst.data.pipeline import BatchMaker
+from fassst.errors import FassstError
 
 
 def _worker_main(params, worker, workers, out, stop):
@@ -120,7 +122,8 @@ class Prefetcher:
         if item[0] == "error":
             self.close()
             err, tb = item[1], item[2]
-            print(f"[fassst.data] worker {w} failed:\n{tb}", file=sys.stderr)
+            if not isinstance(err, FassstError):  # a bug: where it happened is in the worker
+                print(f"[fassst.data] worker {w} failed:\n{tb}", file=sys.stderr)
             raise err
         if item[1] != k:
             raise RuntimeError(f"data worker {w} sent batch {item[1]}, expected {k}")
