@@ -1,9 +1,9 @@
 """Caffe's own tool trains the generated solvers: scripts/caffe embeds the project's Python (its
 standard library before any site-packages, this checkout's fassst and pycaffe), the checked-in
-solver stops naming the data setting when none is given, and `caffe train` from
-scripts/init_weights.py's caffemodel computes what scripts/train.py computes, iteration by
-iteration, into a snapshot that `scripts/train.py --resume` continues to the very weights of an
-uninterrupted scripts/train.py run."""
+solver stops naming the data setting when none is given (and a bad training image is one error
+line), and `caffe train` from scripts/init_weights.py's caffemodel computes what scripts/train.py
+computes, iteration by iteration, into a snapshot that `scripts/train.py --resume` continues to
+the very weights of an uninterrupted scripts/train.py run."""
 import csv
 import json
 import math
