@@ -234,3 +234,14 @@ def test_tools_name_bad_input(tmp_path):
         assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
         errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0].startswith(f"error: {fragment}"), res.stderr
+
+
+def test_wrapper_makes_the_snapshot_folder(tmp_path, monkeypatch):
+    from fassst.caffe_env import make_snapshot_folder
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.prototxt").write_text('net: "n"\nsnapshot_prefix: "runs/a/snapshots/x"\n')
+    assert make_snapshot_folder(["train", "-solver", "s.prototxt"]) == "runs/a/snapshots"
+    assert (tmp_path / "runs" / "a" / "snapshots").is_dir()
+    assert make_snapshot_folder(["train", "--solver=s.prototxt"]) == "runs/a/snapshots"
+    assert make_snapshot_folder(["time", "-model", "s.prototxt"]) is None
+    assert make_snapshot_folder(["train", "-solver", "missing.prototxt"]) is None

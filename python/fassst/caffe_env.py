@@ -19,6 +19,7 @@ its base installation), the embedded interpreter would not find this one's site-
 interpreter's standard library, which then comes first.
 """
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -50,3 +51,20 @@ def tool_env(environ):
     env["PYTHONHOME"] = sys.base_prefix
     env["PYTHONPATH"] = _prepend(paths, environ.get("PYTHONPATH"))
     return env
+
+
+def make_snapshot_folder(argv):
+    """Creates the folder of the solver's snapshot_prefix for `caffe train -solver S`: the tool
+    would train to the first snapshot and then abort on the missing folder."""
+    if not argv or argv[0] != "train":
+        return None
+    solver = next((a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else None)
+                   for i, a in enumerate(argv) if a.lstrip("-").split("=")[0] == "solver"), None)
+    if not solver or not os.path.isfile(solver):
+        return None  # the tool names the problem itself
+    with open(solver) as f:
+        m = re.search(r'^\s*snapshot_prefix\s*:\s*"([^"]*)"', f.read(), re.M)
+    folder = os.path.dirname(m.group(1)) if m else ""
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    return folder or None
