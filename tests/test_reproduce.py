@@ -5,6 +5,7 @@ full runs use, the missing-data errors); the smoke runs of Tables 9, 5 and 7, th
 tables reusing their cells, run for real on the sample data (a few iterations per cell) and their
 tables are checked against the cells' own records and an independent re-evaluation.
 """
+import copy
 import json
 import os
 import re
@@ -240,7 +241,7 @@ def test_smoke_table_7_all_n(smoke):
         # every Cityscapes cell starts from Table 1's COCO cell, less the class outputs
         assert city["init"] == doc["rows"][2]["cells"]["coco"]
         assert city["train"]["init_left_out"] == ["iam/out"]
-    assert "| 36 | 34.2 |" in text and re.search(r"\| 49 \| [^|]+\| [^|]+\| [^|]+\| 31\.1 \|", text)
+    assert "| 36 | 34.2 |" in text and re.search(r"\| 49 \| -( \| [^|]+){3} \| 31\.1 \|", text)
 
 
 def test_smoke_coco_ap_matches_an_independent_evaluation(smoke):
@@ -270,7 +271,7 @@ def test_smoke_test_dev_submission_round_trips(smoke):
     image_info = os.path.join(os.path.dirname(os.path.dirname(cell["train"]["ann"])),
                               "annotations", "image_info_test-dev2017.json")
     gt = COCO(image_info)
-    dt = gt.loadRes(results)  # pycocotools' own check: image ids of the test-dev set
+    dt = gt.loadRes(copy.deepcopy(results))  # pycocotools' own check (it edits what it loads)
     assert set(dt.getImgIds()) <= set(gt.getImgIds()) and len(gt.getImgIds()) == t["images"]
     for r in results:
         assert set(r) == {"image_id", "category_id", "bbox", "score", "segmentation"}

@@ -66,15 +66,15 @@ def reproduce_table(number, data_root=None, smoke=False, gpu=None, seed=0, r50_w
     same command again to resume)."""
     work_dir = os.path.abspath(work_dir or default_work_dir(smoke))
     results_dir = os.path.abspath(results_dir or RESULTS_DIR)
+    out_md = os.path.join(results_dir, f"table{number}.md")
+    if smoke and _is_full_table(out_md):
+        raise InputError(f"{out_md}: holds a full run's table; a smoke run does not replace it "
+                         f"(pass --results DIR to write the smoke table elsewhere)")
     if data_root is None:
         if not smoke:
             raise InputError("--data-root DIR is required (COCO and Cityscapes, docs/REPRODUCE.md); "
                              "--smoke runs on the sample data instead")
         data_root = build_sample_root(os.path.join(work_dir, "sample_root"))
-    out_md = os.path.join(results_dir, f"table{number}.md")
-    if smoke and _is_full_table(out_md):
-        raise InputError(f"{out_md}: holds a full run's table; a smoke run does not replace it "
-                         f"(pass --results DIR to write the smoke table elsewhere)")
     table, placement, cells, root = plan(number, data_root, work_dir, smoke, seed, r50_weights)
     settings = run_settings(smoke)
     ctx = RunContext(data_root=root, work_dir=work_dir, settings=settings, gpu=gpu, quiet=quiet,
