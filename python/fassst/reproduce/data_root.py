@@ -17,6 +17,7 @@ import os
 from fassst.data.cityscapes_labels import CATEGORIES as CITYSCAPES_CATEGORIES
 from fassst.data.cityscapes_to_coco import convert_split, polygon_files, write_json
 from fassst.errors import InputError, read_json
+from fassst.reproduce.paths import rel
 
 COCO_SITE = "https://cocodataset.org/#download"
 CITYSCAPES_SITE = "https://www.cityscapes-dataset.com/downloads/ (free account)"
@@ -47,21 +48,21 @@ class DataRoot:
         self.root = os.path.abspath(root)
         self.cache_dir = cache_dir
 
-    def path(self, rel):
-        return os.path.join(self.root, rel)
+    def path(self, part):
+        return os.path.join(self.root, part)
 
-    def _require(self, *rels):
-        for rel in rels:
-            p = self.path(rel)
+    def _require(self, *parts):
+        for part in parts:
+            p = self.path(part)
             if not os.path.exists(p):
-                archive, site = SOURCES[rel]
+                archive, site = SOURCES[part]
                 raise MissingDataError(f"{p}: missing; unpack {archive} from {site} into "
                                        f"{os.path.dirname(p)} (docs/REPRODUCE.md, 'Data')")
             if os.path.isdir(p) and not os.listdir(p):
-                raise MissingDataError(f"{p}: empty; unpack {SOURCES[rel][0]} into it")
+                raise MissingDataError(f"{p}: empty; unpack {SOURCES[part][0]} into it")
 
-    def has(self, rel):
-        return os.path.exists(self.path(rel))
+    def has(self, part):
+        return os.path.exists(self.path(part))
 
     def check(self, data, test_dev=False):
         """Raises MissingDataError naming the first missing piece a cell on `data` needs."""
@@ -74,19 +75,19 @@ class DataRoot:
                 for kind in ("gtFine", "leftImg8bit"):
                     self._require_split(f"cityscapes/{kind}", split)
 
-    def _require_split(self, rel, split):
-        p = os.path.join(self.path(rel), split)
+    def _require_split(self, part, split):
+        p = os.path.join(self.path(part), split)
         if not os.path.isdir(p):
-            raise MissingDataError(f"{p}: missing; {SOURCES[rel][0]} from {SOURCES[rel][1]} "
+            raise MissingDataError(f"{p}: missing; {SOURCES[part][0]} from {SOURCES[part][1]} "
                                    f"holds it (docs/REPRODUCE.md, 'Data')")
 
     def has_test_dev(self):
-        return all(self.has(rel) for rel in COCO_SPLITS["test-dev"])
+        return all(self.has(part) for part in COCO_SPLITS["test-dev"])
 
     def coco(self, split):
         """(annotation json, image folder) of a COCO split."""
         self._require(*COCO_SPLITS[split])
-        return tuple(self.path(rel) for rel in COCO_SPLITS[split])
+        return tuple(self.path(part) for part in COCO_SPLITS[split])
 
     def num_classes(self, data):
         """Classes of a data set, from its val json's categories (the train json is ~450 MB)."""
@@ -117,7 +118,7 @@ class DataRoot:
         write_json(dataset, out)
         with open(stamp_path, "w") as f:
             json.dump(stamp, f)
-        print(f"[reproduce] {out}: Cityscapes {split}, {stats.images} images, {stats.instances} "
+        print(f"[reproduce] {rel(out)}: Cityscapes {split}, {stats.images} images, {stats.instances} "
               f"instances ({stats.crowd} crowd)", flush=True)
         return out, images, gt_dir
 

@@ -116,7 +116,8 @@ def render(table, placement, results, cells, smoke, smoke_info=None):
         lines.append(f"The paper's speed figures: {table.paper_hardware}. FPS compare only on the "
                      f"same hardware.")
     if table.split_note:
-        lines.append(table.split_note)
+        lines.append(("In a full run: " if smoke else "") + table.split_note
+                     + (" Here: the sample data standing in (above)." if smoke else ""))
     if sources:
         lines += ["", "Stated in the paper's text:", ""] + [f"- {s}" for s in sources]
     if derived:
