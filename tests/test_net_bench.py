@@ -48,3 +48,12 @@ def test_export_and_tables_from_caffe_time_logs(tmp_path):
         cells = [float(c) for c in r.strip(" |").split(" | ")[1:]]
         assert cells[0] > 0 and all(c >= 0 for c in cells)
         assert sum(cells[2:]) <= cells[0] * 1.5  # parts are pieces of the forward pass
+
+
+def test_paper_rows_by_config():
+    """Configs carry no data-set field: the paper's Table 2 / 4 rows go by the config's name."""
+    coco = net_bench.paper_rows(load_config("fassst_416_coco"))
+    city = net_bench.paper_rows(load_config("fassst_768_cityscapes"))
+    assert coco["table"].startswith("Table 2") and coco["rows"][0]["fps"] == 59.2
+    assert city["table"].startswith("Table 4") and city["rows"][0]["fps"] == 47.5
+    assert net_bench.paper_rows(load_config("fassst_cpu_sample")) is None

@@ -291,8 +291,10 @@ def load_average():
 
 
 def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
-              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print):
-    """Prepares, measures and returns the full record (what results/bench/<config>.json holds)."""
+              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print, sgemm_size=2048):
+    """Prepares, measures and returns the full record (what results/bench/<config>.json holds).
+    sgemm_size: side of the numpy matmul that measures this machine's rate (smaller: quicker,
+    noisier)."""
     if gpu is None:
         caffe.set_mode_cpu()
     else:
@@ -300,13 +302,13 @@ def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
         caffe.set_mode_gpu()
     variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys)
     photos = sample_photos()
-    log("measuring sgemm (numpy float32, 2048^3) ...")
-    rate = sgemm_rate()
+    log(f"measuring sgemm (numpy float32, {sgemm_size}^3) ...")
+    rate = sgemm_rate(sgemm_size)
     load = load_average()
     runs = run_variants(variants, run_cfg, photos, warmup, repeats, gpu, log)
     for r in runs:
         r["fraction_of_sgemm"] = r["gmacs_per_s"] * 1e9 / rate if gpu is None else None
-    rate_after = sgemm_rate()
+    rate_after = sgemm_rate(sgemm_size)
     return dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
                 num_classes=cfg.num_classes, weights=weights or "random (seed 0)",
                 all_slots=weights is None or all_slots, hardware=hardware(gpu), git=git_hash(),
@@ -316,10 +318,17 @@ def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
                 runs=runs, paper=paper_rows(cfg))
 
 
+# The paper's efficiency tables, by the config that is its row (configs carry no data-set field).
+PAPER_TABLE_OF = {"fassst_416_coco": "coco", "fassst_768_cityscapes": "cityscapes"}
+
+
 def paper_rows(cfg):
+    """The paper's Table 2 or 4 rows for the config it reports, else None."""
+    key = PAPER_TABLE_OF.get(cfg.name)
+    if key is None:
+        return None
     with open(PAPER) as f:
-        table = json.load(f).get(cfg.dataset)
-    return table
+        return json.load(f)[key]
 
 
 def _fmt(v, spec):

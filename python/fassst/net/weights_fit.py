@@ -60,6 +60,11 @@ def _shape_text(shape):
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+def blobs_fit(blobs, shapes):
+    """Whether Caffe copies a layer's BlobProtos into net blobs of these shapes."""
+    return len(blobs) == len(shapes) and all(_shape_equals(s, b) for b, s in zip(blobs, shapes))
+
+
 def check_fits(net, weights, cfg=None):
     """Raises WeightsMismatch unless Caffe can copy `weights` (a .caffemodel path) into `net`
     (a caffe.Net), or when the two share no layer with weights at all (nothing would be copied:
