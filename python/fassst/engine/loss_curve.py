@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from fassst.engine.val_metrics import BEST_BY, best_row, read_metrics  # noqa: E402
 
-# metrics.csv columns drawn in the AP panel: mask AP solid, box AP dashed.
-AP_LINES = (("segm_AP", "-"), ("segm_AP50", "-"), ("bbox_AP", "--"), ("bbox_AP50", "--"))
+# metrics.csv columns drawn in the AP panel: mask AP solid, box AP dashed, one colour per IoU.
+AP_LINES = (("segm_AP", "-", "C0"), ("segm_AP50", "-", "C1"), ("bbox_AP", "--", "C0"),
+            ("bbox_AP50", "--", "C1"))
 
 
 def read_losses(csv_path):
@@ -50,9 +51,9 @@ def plot(csv_path, png_path, title, metrics_csv=None):
 
 def _plot_ap(ax, rows):
     it = [r["iter"] for r in rows]
-    for name, style in AP_LINES:
-        ax.plot(it, [r[name] for r in rows], style, marker="o", markersize=3, linewidth=1.2,
-                label=name)
+    for name, style, colour in AP_LINES:
+        ax.plot(it, [r[name] for r in rows], style, color=colour, marker="o", markersize=3,
+                linewidth=1.2, label=name)
     best = best_row(rows)
     ax.plot([best["iter"]], [best[BEST_BY]], "*", color="k", markersize=12,
             label=f"best {BEST_BY} {best[BEST_BY]:.1f} @ {best['iter']}")
