@@ -35,7 +35,7 @@ from fassst.inference.predictor import Predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = ("labelme_voc_2011_000003.jpg", "labelme_voc_2011_000025.jpg")
-ITERS, EVERY = 40, 10
+ITERS, EVERY = 30, 10  # freeze_iam_bn_at switches at 20, an evaluation iteration too
 NAME = "fassst_cpu_sample"
 COLUMNS = ("segm_AP", "segm_AP50", "segm_AP75", "bbox_AP", "bbox_AP50", "bbox_AP75")
 
