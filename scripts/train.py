@@ -5,6 +5,7 @@
     scripts/train.py --config fassst_416_coco --ann instances_train2017.json --images train2017/ \
         --weights imagenet --gpu 0 --out results/coco
     scripts/train.py ... --resume        # continue from the newest snapshot in --out
+    scripts/train.py ... --val-ann val.json --val-images DIR --eval-every 250   # + validation AP
 
 Ctrl-C (or SIGTERM) snapshots before stopping. Caffe's own log is OUT/train.log.
 """
@@ -40,10 +41,20 @@ def main():
                     help="no flip or colour jitter (default: the config's train_augment)")
     ap.add_argument("--skip-bad-images", action="store_true",
                     help="skip and count unreadable or truncated training images instead of stopping")
+    ap.add_argument("--val-ann", help="held-out COCO json: mask and box AP during training "
+                                      "(OUT/metrics.csv, OUT/snapshots/best.caffemodel)")
+    ap.add_argument("--val-images", help="image folder for --val-ann")
+    ap.add_argument("--eval-every", type=int, metavar="K",
+                    help="evaluate every K iterations and at the end (default: at every snapshot; "
+                         "0: only at the end)")
     ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
         ap.error("--ann and --images go together")
+    if bool(args.val_ann) != bool(args.val_images):
+        ap.error("--val-ann and --val-images go together")
+    if args.eval_every is not None and not args.val_ann:
+        ap.error("--eval-every needs --val-ann and --val-images")
     ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
     # Classes come from the json, so custom data sets need no config edit.
     cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
@@ -57,7 +68,8 @@ def main():
     result = train(cfg, args.out, ann, images, weights=weights, resume=args.resume, seed=args.seed,
                    max_iter=args.iters, workers=args.workers,
                    augment=False if args.no_augment else None, gpu=args.gpu,
-                   skip_bad_images=args.skip_bad_images)
+                   skip_bad_images=args.skip_bad_images, val_ann=args.val_ann,
+                   val_images=args.val_images, eval_every=args.eval_every)
     print(json.dumps(result))
     return 130 if result["stopped_by"] else 0
 

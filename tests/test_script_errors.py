@@ -110,6 +110,19 @@ def test_train_annotations_not_an_object(tmp_path):
               "list.json: not a readable COCO json")
 
 
+def test_train_validation_set_of_other_classes(sample, tmp_path):
+    ann, images = sample
+    d = json.loads(open(ann).read())
+    d["categories"] = d["categories"][:3]
+    d["annotations"] = [a for a in d["annotations"] if a["category_id"] in (1, 2, 3)]
+    path = tmp_path / "three_classes.json"
+    path.write_text(json.dumps(d))
+    one_error(run_script("train.py", "--config", "fassst_cpu_sample", "--val-ann", path,
+                         "--val-images", images, "--out", tmp_path / "run"),
+              "three_classes.json: categories", "class indices would not match")
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
 def test_train_truncated_image_fails_or_with_the_flag_is_skipped(sample, tmp_path):
     """A training set with a JPEG cut to its first 2,000 bytes: train.py names it and stops; with
     --skip-bad-images it trains to the end and the epoch counts show the skipped image."""

@@ -5,10 +5,11 @@ free for the progress bar. Python's errors still reach the terminal: fd 2 is res
 anything re-raises.
 
 CaffeFormatLog: the lines Caffe's tools/extra/parse_log.{sh,py} and extract_seconds.py read
-("Solving", "Iteration N, loss = L", "Train net output #k: ...", "Iteration N, lr = X"), in the
-classic glog prefix "I<mmdd> <hh:mm:ss.us> <pid> <file:line>]". The glog linked here prints the
-year too ("I2026mmdd"), which those tools misread as a month, so the runner writes this log
-itself rather than handing over Caffe's.
+("Solving", "Iteration N, loss = L", "Train net output #k: ...", "Iteration N, lr = X", and for a
+validation "Iteration N, Testing net (#0)" then "Test net output #k: ..."), in the classic glog
+prefix "I<mmdd> <hh:mm:ss.us> <pid> <file:line>]". The glog linked here prints the year too
+("I2026mmdd"), which those tools misread as a month, so the runner writes this log itself rather
+than handing over Caffe's.
 """
 import contextlib
 import os
@@ -41,6 +42,14 @@ class CaffeFormatLog:
             self._line("solver.cpp:247", f"    Train net output #{k}: {name} = {value:.6g} "
                                          f"(* {weight:g} = {value * weight:.6g} loss)")
         self._line("sgd_solver.cpp:106", f"Iteration {it}, lr = {lr:g}")
+
+    def test_outputs(self, it, outputs):
+        """A validation of the weights after `it` iterations, as Caffe's Solver::Test logs one
+        (before the display of iteration `it`). outputs: [(name, value)]; parse_log.sh reads
+        outputs #0 and #1 as its TestAccuracy and TestLoss columns, parse_log.py all of them."""
+        self._line("solver.cpp:330", f"Iteration {it}, Testing net (#0)")
+        for k, (name, value) in enumerate(outputs):
+            self._line("solver.cpp:418", f"    Test net output #{k}: {name} = {value:.4f}")
 
 
 @contextlib.contextmanager

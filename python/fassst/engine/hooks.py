@@ -210,7 +210,10 @@ class PreciseBN(Hook):
 
 
 class LossCurve(Hook):
+    """loss_curve.png: the losses, and the validation AP under them if the run has any."""
+
     def after_train(self, t):
         if t.error is None:
             loss_curve.plot(os.path.join(t.out_dir, "losses.csv"),
-                            os.path.join(t.out_dir, "loss_curve.png"), f"{t.cfg.name} training loss")
+                            os.path.join(t.out_dir, "loss_curve.png"), f"{t.cfg.name} training loss",
+                            metrics_csv=os.path.join(t.out_dir, "metrics.csv"))

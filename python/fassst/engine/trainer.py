@@ -4,6 +4,9 @@ A run folder (run_dir.py) holds the frozen config, the generated train/solver pr
 git hash, snapshots, Caffe's own log (caffe.log), a log in `caffe train`'s format (train.log,
 readable by Caffe's parse_log.py), the per-iteration weighted losses (losses.csv), the
 spread of the watched blobs across images (spread.csv) and the loss curve (loss_curve.png).
+With a validation set, also its COCO AP every K iterations and at the end (metrics.csv, the
+test-net lines of train.log, the AP panel of loss_curve.png) and the best weights
+(snapshots/best.caffemodel, best.json): engine/eval_hook.py.
 
 Interruptions lose nothing: Ctrl-C or SIGTERM snapshots at the current iteration before
 stopping, and `resume=True` continues from the newest .solverstate. The data layer's batch k
@@ -23,12 +26,15 @@ import time
 import caffe
 from tqdm import tqdm
 
+from fassst.data.coco_dataset import CocoDataset
 from fassst.diagnostics.spread import watched_blobs
 from fassst.engine import hooks as H
 from fassst.engine import run_dir
 from fassst.engine.caffe_log import CaffeFormatLog, caffe_log_to
+from fassst.engine.eval_hook import EvalHook
 from fassst.engine.precise_bn import recompute_bn_stats
 from fassst.engine.train_net import train_net_param
+from fassst.errors import InputError
 from fassst.net.iam import set_class_prior
 from fassst.net.losses import loss_weights
 from fassst.net.solver import build_solver, lr_at
@@ -59,6 +65,7 @@ class Trainer:
         self.losses, self.lr, self.step_seconds = {}, cfg.solver.base_lr, 0.0
         self.status = {}  # hook -> text shown after the progress bar
         self.stopped_by = self.error = self.final_weights = None
+        self.best = None  # EvalHook: the best validation row, with its weights
         self._bar = None
 
     @property
@@ -158,7 +165,8 @@ class Trainer:
                 self._bar = None
 
 
-def default_hooks(cfg, log, freeze_at, precise_bn=True):
+def default_hooks(cfg, log, freeze_at, precise_bn=True, val=None, gpu=None):
+    """val: dict(ann, images, every) of a validation set, or None."""
     # DivergenceStop before LossWriter: a NaN iteration never reaches losses.csv.
     hooks = [H.StopOnSignal(), H.DivergenceStop(), H.LossWriter(log, display=20),
              H.CollapseWatch(watched_blobs(cfg, "train"), log)]
@@ -167,19 +175,30 @@ def default_hooks(cfg, log, freeze_at, precise_bn=True):
     hooks.append(H.FinalSnapshot())
     if precise_bn:
         hooks.append(H.PreciseBN())
+    if val:  # after PreciseBN: the final evaluation scores the weights the run delivers
+        hooks.append(EvalHook(val["ann"], val["images"], val["every"], log, precise_bn, gpu))
     hooks.append(H.LossCurve())
     return hooks
 
 
 def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
-          workers=1, augment=None, gpu=None, quiet=False, precise_bn=True, skip_bad_images=False):
-    """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights).
+          workers=1, augment=None, gpu=None, quiet=False, precise_bn=True, skip_bad_images=False,
+          val_ann=None, val_images=None, eval_every=None):
+    """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights, best_weights).
 
     skip_bad_images: unreadable training images are skipped and counted instead of failing.
     A run that reaches max_iter ends with precise BN (engine/precise_bn.py): final_weights is
     then the last snapshot with exact BatchNorm statistics, `<snapshot>_precise_bn.caffemodel`.
+    val_ann/val_images: a validation set (same categories as ann), scored every eval_every
+    iterations (default: every snapshot, solver.snapshot_iters; 0: only at the end) and at
+    the end; best_weights is then snapshots/best.caffemodel (engine/eval_hook.py).
     """
     max_iter = max_iter or cfg.solver.max_iter
+    val = None
+    if val_ann:
+        every = cfg.solver.snapshot_iters if eval_every is None else eval_every
+        val = dict(ann=val_ann, images=val_images, every=check_val_set(ann, images, val_ann,
+                                                                       val_images, every))
     augment = cfg.train_augment if augment is None else augment
     if not weights and not resume and cfg.freeze_backbone_bn and not cfg.fold_backbone_bn:
         # Frozen BatchNorm with Caffe's initial statistics (mean 0, variance 0) scales every
@@ -192,7 +211,8 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
                                      f"({os.path.basename(state)}): pass --resume to continue "
                                      f"it, or choose another --out")
     settings = dict(ann=ann, images=images, weights=weights, seed=seed, max_iter=max_iter,
-                    workers=workers, augment=augment)
+                    workers=workers, augment=augment, val_ann=val_ann,
+                    val_images=val_images if val else None, eval_every=val["every"] if val else None)
     if state and resume:
         run_dir.check_resumable(out_dir, cfg, settings)
     run_dir.prepare(out_dir, cfg, settings)
@@ -207,5 +227,22 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     log = CaffeFormatLog(os.path.join(out_dir, "train.log"))
     with caffe_log_to(os.path.join(out_dir, "caffe.log")):
         t.start(weights, state if resume else None)
-        t.train(default_hooks(cfg, log, t.freeze_at, precise_bn))
-    return dict(iter=t.iter, stopped_by=t.stopped_by, final_weights=t.final_weights)
+        t.train(default_hooks(cfg, log, t.freeze_at, precise_bn, val, gpu))
+    return dict(iter=t.iter, stopped_by=t.stopped_by, final_weights=t.final_weights,
+                best_weights=t.best["weights"] if t.best else None)
+
+
+def check_val_set(ann, images, val_ann, val_images, every):
+    """`every` if the validation set can score a model trained on ann; InputError naming the
+    file otherwise (its classes must be the training set's, with some ground truth to find)."""
+    if every < 0:
+        raise InputError(f"eval_every must be >= 0 (0: only at the end), got {every}")
+    if not val_images:
+        raise InputError(f"{val_ann}: a validation set needs its image folder too")
+    train, val = CocoDataset(ann, images), CocoDataset(val_ann, val_images)
+    if (train.category_ids, train.class_names) != (val.category_ids, val.class_names):
+        raise InputError(f"{val_ann}: categories {list(zip(val.category_ids, val.class_names))} differ "
+                         f"from those of the training set {ann}: class indices would not match")
+    if not any(not a.get("iscrowd", 0) for a in val.coco.dataset.get("annotations", [])):
+        raise InputError(f"{val_ann}: no annotations to score against (AP is undefined)")
+    return every
