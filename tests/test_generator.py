@@ -166,3 +166,23 @@ def test_train_net_survives_a_batch_with_zero_rois():
     net.backward()
     assert np.isfinite(net.params["features.0.0"][0].diff).all()
     assert not np.abs(net.params["tail/conv1"][0].diff).any()  # no ROI, no mask gradient
+
+
+@pytest.mark.parametrize("where", ["early", "last"])
+def test_iam_pool_position(where):
+    # n 36 at 256: one stride-2 conv takes E's 16 x 16 to 8 x 8, a 3 x 3 stride-1 pool to 6 x 6.
+    cfg = load_config("fassst_cpu_sample_n36", iam_pool=where)
+    net = net_from_spec(build_net(cfg, "deploy"), caffe.TEST)
+    assert net.blobs["iam/conv1"].data.shape[2:] == (8, 8)
+    assert net.blobs["iam/pool"].data.shape[2:] == (6, 6)
+    side = 6 if where == "early" else 8  # the stride-1 convs run on the slot grid, or before the pool
+    for i in range(2, cfg.iam_convs + 1):
+        assert net.blobs[f"iam/conv{i}"].data.shape[2:] == (side, side)
+    assert net.blobs["iam/out"].data.shape[2:] == (6, 6)
+    bottoms = {name: net.bottom_names[name] for name in net._layer_names}
+    assert bottoms["iam/out"] == ["iam/pool" if where == "last" else f"iam/conv{cfg.iam_convs}"]
+
+
+def test_iam_pool_setting_is_checked():
+    with pytest.raises(ValueError, match="iam_pool"):
+        load_config("fassst_cpu_sample_n36", iam_pool="middle")

@@ -68,6 +68,11 @@ class FassstConfig:
     mask_dim: int = 248              # D, pyramid mask layers and tail (set so the cost matches the paper)
     iam_dim: int = 192               # channels of the IAM convs
     iam_convs: int = 8               # 3x3 convs in the IAM before its 1x1 output conv
+    # Where the IAM's average pooling to the S x S grid sits (only when S does not divide the
+    # grid the stride-2 convs reach): "early" right after them, so the stride-1 convs run on the
+    # slot grid; "last" before the output conv. A stride-1 pooling last hands neighbouring slots
+    # mostly the same features (docs/DESIGN.md "IAM pooling").
+    iam_pool: str = "early"
     tail_convs: int = 4              # 3x3 convs in the mask tail before the deconv
     roi_size: int = 7                # R3 side; R2 = 2x, R1 = 4x, mask = 8x
     loss_weights: Tuple[float, float, float] = (5.75, 3.0, 1.25)  # mask, loc, cls (paper)
@@ -160,6 +165,8 @@ def validate(cfg):
         raise ConfigError(f"{cfg.name}: backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
     if not 0 <= cfg.cls_prior < 1:
         raise ConfigError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
+    if cfg.iam_pool not in ("early", "last"):
+        raise ConfigError(f"{cfg.name}: iam_pool must be \"early\" or \"last\", got {cfg.iam_pool!r}")
     if cfg.input_size % 32:
         raise ConfigError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's "
                           f"stride), got {cfg.input_size}")

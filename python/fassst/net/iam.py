@@ -19,14 +19,17 @@ def iam(ns, bottom, cfg, phase):
     with batch statistics, anything else ("test", "deploy", "frozen") with the stored ones."""
     downs, pool_kernel, pool_stride = iam_plan(cfg.input_size, cfg.head_depth, cfg.num_slots,
                                                  cfg.backbone)
+    # "early": after the last stride-2 conv (or on E when there is none).
+    pool_after = min(downs, cfg.iam_convs) if cfg.iam_pool == "early" else cfg.iam_convs
     top = bottom
-    for i in range(cfg.iam_convs):
-        top = conv_bn_relu(ns, f"iam/conv{i + 1}", top, cfg.iam_dim, 3,
-                           stride=2 if i < downs else 1, phase=phase)
-    if pool_kernel > 1:
-        ns["iam/pool"] = L.Pooling(top, pool=P.Pooling.AVE, kernel_size=pool_kernel,
-                                   stride=pool_stride)
-        top = ns["iam/pool"]
+    for i in range(cfg.iam_convs + 1):
+        if i == pool_after and pool_kernel > 1:
+            ns["iam/pool"] = L.Pooling(top, pool=P.Pooling.AVE, kernel_size=pool_kernel,
+                                       stride=pool_stride)
+            top = ns["iam/pool"]
+        if i < cfg.iam_convs:
+            top = conv_bn_relu(ns, f"iam/conv{i + 1}", top, cfg.iam_dim, 3,
+                               stride=2 if i < downs else 1, phase=phase)
     return conv(ns, "iam/out", top, 4 + cfg.num_classes, 1, weight_std=0.01)
 
 
