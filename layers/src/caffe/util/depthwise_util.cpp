@@ -1,0 +1,678 @@
+#include <algorithm>
+#include <vector>
+
+#include "caffe/util/depthwise_util.hpp"
+
+// How each layout reads (the header lists them).
+//
+// 3x3, pad 1, stride 1. Output pixel i = y W + x (flattened) sums w[ky][kx] at input
+// i + (ky - 1) W + (kx - 1). Read straight from the plane, the left and right taps would wrap
+// into the neighbouring row at x = 0 and x = W - 1; read from left_ / right_ (the plane shifted
+// by one column, with a zero column where the shift wraps) they need no per-pixel test, and
+// each tap is one run over a whole band of rows: rows 1 .. H - 2 are one loop summing 9 runs,
+// rows 0 and H - 1 (whose outer tap row is padding) one more loop each, reading a zero row.
+// The bottom diff is the same sum over the top diff with the filter turned by 180 degrees.
+//
+// 3x3, pad 1, stride 2. Output (oy, ox) reads input rows 2 oy - 1, 2 oy, 2 oy + 1 and columns
+// 2 ox - 1, 2 ox, 2 ox + 1. One pass over the input writes, per row parity, the even columns,
+// the odd ones, and the odd ones shifted by one (zero first): six blocks with rows Wo apart, so
+// every tap is one run over the whole output plane, written straight to the top (no padded
+// output to copy back). The bottom diff is gathered row pair by row pair from the top diff
+// (each input pixel receives 1, 2 or 4 taps by its parity), no scatter.
+//
+// General (any kernel, stride, pad, dilation). Each plane is copied once into `padded_`, zero
+// padded and split by phase along both axes: padded coordinate p = i stride + r goes to phase
+// r, index i (DepthwiseAxis). Tap k of output o then reads phase (k dilation) % stride at
+// index o + (k dilation) / stride. With the rows of a phase block ax_.len apart, every tap reads
+// one contiguous run of (Ho - 1) ax_.len + Wo values for the whole output plane (columns past
+// Wo are dropped). The bottom diff is the same kind of sum read the other way (a gather): each
+// bottom phase block sums the runs of the zero-padded top diff of the taps in that phase.
+//
+// Weight gradients are dot products of the top diff with the same runs, in 8 partial sums per
+// tap so that they vectorise without -ffast-math (the 3x3 paths do all 9 taps in one pass).
+
+namespace caffe {
+
+namespace {
+
+// Asks for the cache lines of n values at p (rw 1: to be written), ahead of a plain loop over
+// them: blobs of the early layers do not fit the caches, and the hardware prefetcher alone left
+// the plane copies waiting on memory (96 x 208 x 208 at stride 2: 3.4 -> 2.5 ms forward).
+template <typename Dtype>
+inline void Prefetch(const Dtype* p, int n, int rw) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int b = 0; b < n * static_cast<int>(sizeof(Dtype)); b += 64) {
+    if (rw) {
+      __builtin_prefetch(c + b, 1);
+    } else {
+      __builtin_prefetch(c + b, 0);
+    }
+  }
+}
+
+// The arithmetic loops are also compiled for AVX2 (twice the SSE2 baseline's width), picked at
+// load time on CPUs that have it (GCC function multi-versioning). No FMA: every clone does the
+// same float operations in the same order, so results do not depend on the CPU.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && defined(__x86_64__)
+#define DEPTHWISE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DEPTHWISE_CLONES
+#endif
+
+// a / b rounded up, for b > 0 and any sign of a.
+inline int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
+
+// d[i] (+)= init + sum_m w[m] src[m][i], i < n, for M <= 9 runs; FIRST writes, else adds.
+template <int M, bool FIRST, typename Dtype>
+DEPTHWISE_CLONES void SumRunsFixed(int n, const Dtype* w, const Dtype* const* src, Dtype init,
+                                   Dtype* __restrict__ d) {
+  const Dtype* __restrict__ s0 = src[0];
+  const Dtype* __restrict__ s1 = src[M > 1 ? 1 : 0];
+  const Dtype* __restrict__ s2 = src[M > 2 ? 2 : 0];
+  const Dtype* __restrict__ s3 = src[M > 3 ? 3 : 0];
+  const Dtype* __restrict__ s4 = src[M > 4 ? 4 : 0];
+  const Dtype* __restrict__ s5 = src[M > 5 ? 5 : 0];
+  const Dtype* __restrict__ s6 = src[M > 6 ? 6 : 0];
+  const Dtype* __restrict__ s7 = src[M > 7 ? 7 : 0];
+  const Dtype* __restrict__ s8 = src[M > 8 ? 8 : 0];
+  const Dtype w0 = w[0], w1 = w[M > 1 ? 1 : 0], w2 = w[M > 2 ? 2 : 0], w3 = w[M > 3 ? 3 : 0],
+              w4 = w[M > 4 ? 4 : 0], w5 = w[M > 5 ? 5 : 0], w6 = w[M > 6 ? 6 : 0],
+              w7 = w[M > 7 ? 7 : 0], w8 = w[M > 8 ? 8 : 0];
+  for (int i = 0; i < n; ++i) {
+    Dtype v = (FIRST ? init : d[i]) + w0 * s0[i];
+    if (M > 1) v += w1 * s1[i];
+    if (M > 2) v += w2 * s2[i];
+    if (M > 3) v += w3 * s3[i];
+    if (M > 4) v += w4 * s4[i];
+    if (M > 5) v += w5 * s5[i];
+    if (M > 6) v += w6 * s6[i];
+    if (M > 7) v += w7 * s7[i];
+    if (M > 8) v += w8 * s8[i];
+    d[i] = v;
+  }
+}
+
+// d[i] = init + sum_m w[m] src[m][i] over `count` runs: nine at once (a 3x3 kernel's inner
+// rows), else in passes of three.
+template <typename Dtype>
+void SumRuns(int n, int count, const Dtype* w, const Dtype* const* src, Dtype init, Dtype* d) {
+  if (count == 9) {
+    SumRunsFixed<9, true>(n, w, src, init, d);
+    return;
+  }
+  if (count == 0) {
+    std::fill(d, d + n, init);
+    return;
+  }
+  for (int m = 0; m < count; m += 3) {
+    const int k = std::min(3, count - m);
+    if (m == 0) {
+      if (k == 3) SumRunsFixed<3, true>(n, w, src, init, d);
+      if (k == 2) SumRunsFixed<2, true>(n, w, src, init, d);
+      if (k == 1) SumRunsFixed<1, true>(n, w, src, init, d);
+    } else {
+      if (k == 3) SumRunsFixed<3, false>(n, w + m, src + m, init, d);
+      if (k == 2) SumRunsFixed<2, false>(n, w + m, src + m, init, d);
+      if (k == 1) SumRunsFixed<1, false>(n, w + m, src + m, init, d);
+    }
+  }
+}
+
+// acc[k] += sum over i = k mod 8 of a[i] b[i]: eight independent sums, so the loop vectorises
+// (a single running sum would need -ffast-math to reorder).
+template <typename Dtype>
+DEPTHWISE_CLONES void Dot8(int n, const Dtype* __restrict__ a, const Dtype* __restrict__ b,
+                           Dtype* acc) {
+  Dtype r[8];
+  for (int k = 0; k < 8; ++k) r[k] = acc[k];
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) r[k] += a[i + k] * b[i + k];
+  }
+  for (int k = 0; i < n; ++i, ++k) r[k] += a[i] * b[i];
+  for (int k = 0; k < 8; ++k) acc[k] = r[k];
+}
+
+// acc[m][k] += sum over i = k mod 8 of t[i] src[m][i], i < n, m < 9: Dot8 for the nine taps
+// of a 3x3 kernel in one pass, so the top diff is read once and the sums stay in registers.
+template <typename Dtype>
+DEPTHWISE_CLONES void DotRuns9(int n, const Dtype* __restrict__ t, const Dtype* const* src,
+                               Dtype (*acc)[8]) {
+  const Dtype* __restrict__ s0 = src[0];
+  const Dtype* __restrict__ s1 = src[1];
+  const Dtype* __restrict__ s2 = src[2];
+  const Dtype* __restrict__ s3 = src[3];
+  const Dtype* __restrict__ s4 = src[4];
+  const Dtype* __restrict__ s5 = src[5];
+  const Dtype* __restrict__ s6 = src[6];
+  const Dtype* __restrict__ s7 = src[7];
+  const Dtype* __restrict__ s8 = src[8];
+  Dtype a0[8], a1[8], a2[8], a3[8], a4[8], a5[8], a6[8], a7[8], a8[8];
+  for (int k = 0; k < 8; ++k) {
+    a0[k] = acc[0][k];
+    a1[k] = acc[1][k];
+    a2[k] = acc[2][k];
+    a3[k] = acc[3][k];
+    a4[k] = acc[4][k];
+    a5[k] = acc[5][k];
+    a6[k] = acc[6][k];
+    a7[k] = acc[7][k];
+    a8[k] = acc[8][k];
+  }
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const Dtype v = t[i + k];
+      a0[k] += v * s0[i + k];
+      a1[k] += v * s1[i + k];
+      a2[k] += v * s2[i + k];
+      a3[k] += v * s3[i + k];
+      a4[k] += v * s4[i + k];
+      a5[k] += v * s5[i + k];
+      a6[k] += v * s6[i + k];
+      a7[k] += v * s7[i + k];
+      a8[k] += v * s8[i + k];
+    }
+  }
+  for (int k = 0; i < n; ++i, ++k) {
+    const Dtype v = t[i];
+    a0[k] += v * s0[i];
+    a1[k] += v * s1[i];
+    a2[k] += v * s2[i];
+    a3[k] += v * s3[i];
+    a4[k] += v * s4[i];
+    a5[k] += v * s5[i];
+    a6[k] += v * s6[i];
+    a7[k] += v * s7[i];
+    a8[k] += v * s8[i];
+  }
+  for (int k = 0; k < 8; ++k) {
+    acc[0][k] = a0[k];
+    acc[1][k] = a1[k];
+    acc[2][k] = a2[k];
+    acc[3][k] = a3[k];
+    acc[4][k] = a4[k];
+    acc[5][k] = a5[k];
+    acc[6][k] = a6[k];
+    acc[7][k] = a7[k];
+    acc[8][k] = a8[k];
+  }
+}
+
+// sum of a[i], i < n, by the same eight partial sums.
+template <typename Dtype>
+DEPTHWISE_CLONES Dtype Sum8(int n, const Dtype* __restrict__ a) {
+  Dtype r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) r[k] += a[i + k];
+  }
+  for (int k = 0; i < n; ++i, ++k) r[k] += a[i];
+  Dtype sum = 0;
+  for (int k = 0; k < 8; ++k) sum += r[k];
+  return sum;
+}
+
+// The parity blocks of an (h, w) plane, out_w = wo (DepthwisePlanes::split_). Rows in memory
+// order, the next but one prefetched. Each row writes ol[wo] past its end (the last odd column
+// shifted): that is the next row's ol[0], zeroed when that row is written, or slack.
+template <typename Dtype>
+DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, const Dtype* in, Dtype* const* e,
+                                  Dtype* const* ol, Dtype* const* odd) {
+  const int pairs = w / 2;
+  for (int y = 0; y < h; ++y) {
+    const Dtype* __restrict__ r = in + y * w;
+    if (y + 2 < h) Prefetch(r + 2 * w, w, 0);
+    const int p = y & 1, row = (y + p) / 2;
+    Dtype* __restrict__ de = e[p] + row * wo;
+    Dtype* __restrict__ dl = ol[p] + row * wo;
+    Dtype* __restrict__ dr = odd[p] + row * wo;
+    for (int j = 0; j < pairs; ++j) {
+      de[j] = r[2 * j];
+      dr[j] = r[2 * j + 1];
+      dl[j + 1] = r[2 * j + 1];
+    }
+    dl[0] = 0;
+    if (w & 1) {
+      de[pairs] = r[w - 1];
+      dr[pairs] = 0;
+    }
+  }
+}
+
+// The bottom diff (h, w) of a 3x3 pad 1 stride 2 plane from its top diff t (ho, wo): input
+// pixel (2a + i, 2b + j) receives the taps of parity (i, j) (see the layout comment), from top
+// rows a, a + 1 and columns b, b + 1; `zero` stands for row ho, `spare` takes row h (h odd).
+template <typename Dtype>
+DEPTHWISE_CLONES void BackwardDataRowsS2(int h, int w, int ho, int wo, const Dtype* top,
+                                         const Dtype* wt, const Dtype* zero, Dtype* spare,
+                                         Dtype* bottom) {
+  const Dtype w00 = wt[0], w01 = wt[1], w02 = wt[2], w10 = wt[3], w11 = wt[4], w12 = wt[5],
+              w20 = wt[6], w21 = wt[7], w22 = wt[8];
+  // Column pairs (2b, 2b + 1) inside the plane whose right neighbour b + 1 is inside the top.
+  const int inner = (w & 1) ? w / 2 : w / 2 - 1;
+  for (int a = 0; a < ho; ++a) {
+    const Dtype* __restrict__ t0 = top + a * wo;
+    const Dtype* __restrict__ t1 = a + 1 < ho ? t0 + wo : zero;
+    Dtype* __restrict__ b0 = bottom + 2 * a * w;
+    Dtype* __restrict__ b1 = 2 * a + 1 < h ? b0 + w : spare;
+    if (2 * a + 5 < h) Prefetch(b0 + 4 * w, 2 * w, 1);
+    for (int b = 0; b < inner; ++b) {
+      b0[2 * b] = w11 * t0[b];
+      b0[2 * b + 1] = w12 * t0[b] + w10 * t0[b + 1];
+      b1[2 * b] = w21 * t0[b] + w01 * t1[b];
+      b1[2 * b + 1] = w22 * t0[b] + w20 * t0[b + 1] + w02 * t1[b] + w00 * t1[b + 1];
+    }
+    const int b = inner;  // the last column, or pair of columns when w is even
+    b0[2 * b] = w11 * t0[b];
+    b1[2 * b] = w21 * t0[b] + w01 * t1[b];
+    if (!(w & 1)) {
+      b0[2 * b + 1] = w12 * t0[b];
+      b1[2 * b + 1] = w22 * t0[b] + w02 * t1[b];
+    }
+  }
+}
+
+// General layout: one row `src` (input coordinates 0..in-1) into its phase rows dst[r]
+// (a.len values each), zero where the padded coordinate lies outside the input.
+template <typename Dtype>
+void PadRow(const DepthwiseAxis& a, const Dtype* src, Dtype* const* dst) {
+  const int s = a.stride, pad = a.pad, len = a.len;
+  const int* lo = &a.read_lo[0];
+  const int* hi = &a.read_hi[0];
+  if (s == 1) {
+    std::fill(dst[0], dst[0] + lo[0], Dtype(0));
+    std::copy(src + lo[0] - pad, src + hi[0] - pad, dst[0] + lo[0]);
+    std::fill(dst[0] + hi[0], dst[0] + len, Dtype(0));
+  } else if (s == 2) {
+    // Both phases in one pass: a deinterleaving loop over the indices both have.
+    Dtype* __restrict__ d0 = dst[0];
+    Dtype* __restrict__ d1 = dst[1];
+    const int a0 = std::max(lo[0], lo[1]), b0 = std::max(a0, std::min(hi[0], hi[1]));
+    std::fill(d0, d0 + lo[0], Dtype(0));
+    std::fill(d1, d1 + lo[1], Dtype(0));
+    for (int j = lo[0]; j < a0; ++j) d0[j] = src[2 * j - pad];
+    for (int j = lo[1]; j < a0; ++j) d1[j] = src[2 * j + 1 - pad];
+    const Dtype* __restrict__ p = src + 2 * a0 - pad;
+    for (int j = 0; j < b0 - a0; ++j) {
+      d0[a0 + j] = p[2 * j];
+      d1[a0 + j] = p[2 * j + 1];
+    }
+    for (int j = b0; j < hi[0]; ++j) d0[j] = src[2 * j - pad];
+    for (int j = b0; j < hi[1]; ++j) d1[j] = src[2 * j + 1 - pad];
+    std::fill(d0 + hi[0], d0 + len, Dtype(0));
+    std::fill(d1 + hi[1], d1 + len, Dtype(0));
+  } else {
+    for (int r = 0; r < s; ++r) {
+      for (int j = 0; j < len; ++j) {
+        const int x = j * s + r - pad;
+        dst[r][j] = x >= 0 && x < a.in ? src[x] : Dtype(0);
+      }
+    }
+  }
+}
+
+// The inverse: input row `dst` from its phase rows src[r] (indices past a.len count as 0).
+template <typename Dtype>
+void UnpadRow(const DepthwiseAxis& a, const Dtype* const* src, Dtype* dst) {
+  const int s = a.stride, pad = a.pad;
+  if (s == 1) {
+    const int end = std::min(a.hi[0], a.len);
+    std::copy(src[0] + a.lo[0], src[0] + end, dst + a.lo[0] - pad);
+    std::fill(dst + end - pad, dst + a.in, Dtype(0));
+  } else if (s == 2) {
+    const Dtype* __restrict__ s0 = src[0];
+    const Dtype* __restrict__ s1 = src[1];
+    const int e0 = std::max(a.lo[0], std::min(a.hi[0], a.len));
+    const int e1 = std::max(a.lo[1], std::min(a.hi[1], a.len));
+    const int a0 = std::max(a.lo[0], a.lo[1]), b0 = std::max(a0, std::min(e0, e1));
+    for (int j = a.lo[0]; j < a0; ++j) dst[2 * j - pad] = s0[j];
+    for (int j = a.lo[1]; j < a0; ++j) dst[2 * j + 1 - pad] = s1[j];
+    Dtype* __restrict__ d = dst + 2 * a0 - pad;
+    for (int j = 0; j < b0 - a0; ++j) {
+      d[2 * j] = s0[a0 + j];
+      d[2 * j + 1] = s1[a0 + j];
+    }
+    for (int j = b0; j < e0; ++j) dst[2 * j - pad] = s0[j];
+    for (int j = b0; j < e1; ++j) dst[2 * j + 1 - pad] = s1[j];
+    for (int j = e0; j < a.hi[0]; ++j) dst[2 * j - pad] = Dtype(0);
+    for (int j = e1; j < a.hi[1]; ++j) dst[2 * j + 1 - pad] = Dtype(0);
+  } else {
+    for (int r = 0; r < s; ++r) {
+      for (int j = a.lo[r]; j < a.hi[r]; ++j) {
+        dst[j * s + r - pad] = j < a.len ? src[r][j] : Dtype(0);
+      }
+    }
+  }
+}
+
+// Rounds n up to whole cache lines of floats, for the blocks of split_.
+inline int round16(int n) { return (n + 15) / 16 * 16; }
+
+}  // namespace
+
+DepthwiseAxis MakeDepthwiseAxis(int in, int out, int kernel, int stride, int pad,
+                                int dilation) {
+  DepthwiseAxis a;
+  a.in = in;
+  a.out = out;
+  a.stride = stride;
+  a.pad = pad;
+  a.shift_max = (kernel - 1) * dilation / stride;
+  a.len = out + a.shift_max;
+  for (int k = 0; k < kernel; ++k) {
+    a.phase.push_back(k * dilation % stride);
+    a.shift.push_back(k * dilation / stride);
+  }
+  for (int r = 0; r < stride; ++r) {
+    a.lo.push_back(std::max(0, ceil_div(pad - r, stride)));
+    a.hi.push_back(std::max(a.lo.back(), ceil_div(in + pad - r, stride)));
+    a.read_lo.push_back(std::min(a.len, a.lo.back()));
+    a.read_hi.push_back(std::max(a.read_lo.back(), std::min(a.len, a.hi.back())));
+  }
+  return a;
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::Reshape(const DepthwiseGeometry& g) {
+  g_ = g;
+  const bool k3 = g.kernel_h == 3 && g.kernel_w == 3 && g.pad_h == 1 && g.pad_w == 1 &&
+                  g.dilation_h == 1 && g.dilation_w == 1;
+  if (k3 && g.stride_h == 1 && g.stride_w == 1) {
+    path_ = k3x3Stride1;
+  } else if (k3 && g.stride_h == 2 && g.stride_w == 2) {
+    path_ = k3x3Stride2;
+  } else {
+    path_ = kGeneral;
+  }
+  zero_.assign(std::max(g.width, g.out_w) + 1, Dtype(0));
+  if (path_ == k3x3Stride1) {
+    left_.resize(g.height * g.width);
+    right_.resize(g.height * g.width);
+  } else if (path_ == k3x3Stride2) {
+    // +1: the odd columns shifted spill one value past each block's last row.
+    const int even = round16(g.out_h * g.out_w + 1), odd = round16((g.out_h + 1) * g.out_w + 1);
+    split_.assign(3 * (even + odd), Dtype(0));  // zero: the odd blocks' first row stays so
+    spare_.resize(g.width);
+    Dtype* p = &split_[0];
+    const int block[2] = {even, odd};
+    for (int parity = 0; parity < 2; ++parity) {
+      e_[parity] = p;
+      ol_[parity] = p + block[parity];
+      or_[parity] = p + 2 * block[parity];
+      p += 3 * block[parity];
+    }
+  } else {
+    ay_ = MakeDepthwiseAxis(g.height, g.out_h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+    ax_ = MakeDepthwiseAxis(g.width, g.out_w, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+    const int tlen = g.out_w + 2 * ax_.shift_max;
+    padded_.resize(ay_.stride * ax_.stride * ay_.len * ax_.len);
+    tcol_.resize(g.out_h * ax_.len);
+    top_pad_.resize((g.out_h + 2 * ay_.shift_max) * tlen);
+    scratch_.resize(std::max(g.out_h * ax_.len, ay_.stride * ax_.stride * ay_.len * tlen));
+    run_w_.resize(g.kernel_h * g.kernel_w);
+    run_src_.resize(g.kernel_h * g.kernel_w);
+    row_ptr_.resize(ax_.stride);
+    row_cptr_.resize(ax_.stride);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::Forward(const Dtype* in, const Dtype* weight, Dtype bias,
+                                     Dtype* out) {
+  if (path_ == k3x3Stride1) {
+    ForwardS1(in, weight, bias, out);
+  } else if (path_ == k3x3Stride2) {
+    SplitS2(in);
+    const Dtype* src[9];
+    RunsS2(src);
+    SumRunsFixed<9, true>(g_.out_h * g_.out_w, weight, src, bias, out);
+  } else {
+    ForwardGeneral(in, weight, bias, out);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_diff,
+                                            Dtype* weight_diff) {
+  if (path_ == kGeneral) {
+    BackwardWeightGeneral(in, top_diff, weight_diff);
+    return;
+  }
+  Dtype acc[9][8] = {};
+  const Dtype* src[9];
+  if (path_ == k3x3Stride1) {
+    ShiftColumns(in);
+    const int h = g_.height, w = g_.width;
+    const int bands[4] = {0, 1, std::max(1, h - 1), h};
+    for (int b = 0; b < 3; ++b) {
+      if (bands[b] >= bands[b + 1]) continue;
+      RunsS1(in, bands[b], bands[b + 1], src);
+      DotRuns9((bands[b + 1] - bands[b]) * w, top_diff + bands[b] * w, src, acc);
+    }
+  } else {
+    SplitS2(in);
+    RunsS2(src);
+    DotRuns9(g_.out_h * g_.out_w, top_diff, src, acc);
+  }
+  for (int m = 0; m < 9; ++m) {
+    Dtype sum = 0;
+    for (int k = 0; k < 8; ++k) sum += acc[m][k];
+    weight_diff[m] += sum;
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::BackwardData(const Dtype* top_diff, const Dtype* weight,
+                                          Dtype* bottom_diff) {
+  if (path_ == k3x3Stride1) {
+    Dtype turned[9];
+    for (int m = 0; m < 9; ++m) turned[m] = weight[8 - m];
+    ForwardS1(top_diff, turned, Dtype(0), bottom_diff);
+  } else if (path_ == k3x3Stride2) {
+    BackwardDataRowsS2(g_.height, g_.width, g_.out_h, g_.out_w, top_diff, weight, &zero_[0],
+                       &spare_[0], bottom_diff);
+  } else {
+    BackwardDataGeneral(top_diff, weight, bottom_diff);
+  }
+}
+
+template <typename Dtype>
+Dtype DepthwisePlanes<Dtype>::Sum(const Dtype* top_diff) const {
+  return Sum8(g_.out_h * g_.out_w, top_diff);
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::ShiftColumns(const Dtype* plane) {
+  const int h = g_.height, w = g_.width, n = h * w;
+  Dtype* l = &left_[0];
+  Dtype* r = &right_[0];
+  l[0] = 0;
+  std::copy(plane, plane + n - 1, l + 1);
+  std::copy(plane + 1, plane + n, r);
+  r[n - 1] = 0;
+  for (int y = 1; y < h; ++y) {
+    l[y * w] = 0;
+    r[y * w - 1] = 0;
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::RunsS1(const Dtype* centre, int y0, int y1,
+                                    const Dtype** src) const {
+  // Kernel row ky reads plane rows y0 + ky - 1 .. y1 + ky - 2; a band that would read a row
+  // outside is a single row (0 or H - 1) and reads zero_ there.
+  const int h = g_.height, w = g_.width;
+  const Dtype* planes[3] = {&left_[0], centre, &right_[0]};
+  for (int ky = 0; ky < 3; ++ky) {
+    const int y = y0 + ky - 1;
+    const bool inside = y >= 0 && y1 + ky - 1 <= h;
+    for (int kx = 0; kx < 3; ++kx) src[3 * ky + kx] = inside ? planes[kx] + y * w : &zero_[0];
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::ForwardS1(const Dtype* in, const Dtype* weight, Dtype bias,
+                                       Dtype* out) {
+  ShiftColumns(in);
+  const int h = g_.height, w = g_.width;
+  const int bands[4] = {0, 1, std::max(1, h - 1), h};  // row 0, rows 1 .. H - 2, row H - 1
+  const Dtype* src[9];
+  for (int b = 0; b < 3; ++b) {
+    if (bands[b] >= bands[b + 1]) continue;
+    RunsS1(in, bands[b], bands[b + 1], src);
+    SumRunsFixed<9, true>((bands[b + 1] - bands[b]) * w, weight, src, bias, out + bands[b] * w);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::SplitS2(const Dtype* in) {
+  SplitRowsS2(g_.height, g_.width, g_.out_w, in, e_, ol_, or_);
+  if (g_.height & 1) {  // input row H, past the last odd row, is padding; a row spilled into it
+    const int at = g_.out_h * g_.out_w;
+    std::fill(e_[1] + at, e_[1] + at + g_.out_w, Dtype(0));
+    std::fill(ol_[1] + at, ol_[1] + at + g_.out_w, Dtype(0));
+    std::fill(or_[1] + at, or_[1] + at + g_.out_w, Dtype(0));
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::RunsS2(const Dtype** src) const {
+  // Kernel row 0 reads odd-block row oy (input row 2 oy - 1), row 1 even-block row oy, row 2
+  // odd-block row oy + 1; columns 2 ox - 1, 2 ox, 2 ox + 1 are ol_, e_, or_ at ox.
+  const int wo = g_.out_w;
+  const Dtype* runs[9] = {ol_[1], e_[1], or_[1], ol_[0], e_[0], or_[0],
+                          ol_[1] + wo, e_[1] + wo, or_[1] + wo};
+  std::copy(runs, runs + 9, src);
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::PadPlane(const Dtype* in) {
+  // Input rows in order (a plain stream from memory; going phase by phase would read every
+  // other row); rows of the y padding are zero.
+  const int sh = ay_.stride, sw = ax_.stride, rows = ay_.len, len = ax_.len;
+  Dtype** dst = &row_ptr_[0];
+  for (int ry = 0; ry < sh; ++ry) {
+    const int lo = std::min(rows, ay_.lo[ry]), hi = std::max(lo, std::min(rows, ay_.hi[ry]));
+    for (int rx = 0; rx < sw; ++rx) {
+      Dtype* block = &padded_[(ry * sw + rx) * rows * len];
+      std::fill(block, block + lo * len, Dtype(0));
+      std::fill(block + hi * len, block + rows * len, Dtype(0));
+    }
+  }
+  for (int y = 0; y < g_.height; ++y) {
+    const int ry = (y + ay_.pad) % sh, i = (y + ay_.pad) / sh;
+    if (i >= rows) continue;  // a row no tap reads
+    for (int rx = 0; rx < sw; ++rx) dst[rx] = &padded_[((ry * sw + rx) * rows + i) * len];
+    if (y + 2 < g_.height) Prefetch(in + (y + 2) * g_.width, g_.width, 0);
+    PadRow(ax_, in + y * g_.width, dst);
+  }
+}
+
+template <typename Dtype>
+const Dtype* DepthwisePlanes<Dtype>::TapRun(int ky, int kx) const {
+  const int block = ay_.phase[ky] * ax_.stride + ax_.phase[kx];
+  return &padded_[((block * ay_.len) + ay_.shift[ky]) * ax_.len + ax_.shift[kx]];
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::ForwardGeneral(const Dtype* in, const Dtype* weight, Dtype bias,
+                                            Dtype* out) {
+  PadPlane(in);
+  const int kh = g_.kernel_h, kw = g_.kernel_w, wo = g_.out_w, len = ax_.len;
+  for (int ky = 0; ky < kh; ++ky) {
+    for (int kx = 0; kx < kw; ++kx) {
+      run_w_[ky * kw + kx] = weight[ky * kw + kx];
+      run_src_[ky * kw + kx] = TapRun(ky, kx);
+    }
+  }
+  const int n = (g_.out_h - 1) * len + wo;
+  if (len == wo) {
+    SumRuns(n, kh * kw, &run_w_[0], &run_src_[0], bias, out);
+    return;
+  }
+  SumRuns(n, kh * kw, &run_w_[0], &run_src_[0], bias, &scratch_[0]);
+  for (int oy = 0; oy < g_.out_h; ++oy) {
+    if (oy + 2 < g_.out_h) Prefetch(out + (oy + 2) * wo, wo, 1);
+    std::copy(&scratch_[oy * len], &scratch_[oy * len] + wo, out + oy * wo);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::BackwardWeightGeneral(const Dtype* in, const Dtype* top_diff,
+                                                   Dtype* weight_diff) {
+  PadPlane(in);
+  const int kh = g_.kernel_h, kw = g_.kernel_w, wo = g_.out_w, len = ax_.len;
+  const Dtype* t = top_diff;
+  if (len != wo) {  // the top diff with rows len apart and zeros between, as the runs read
+    for (int oy = 0; oy < g_.out_h; ++oy) {
+      std::copy(top_diff + oy * wo, top_diff + (oy + 1) * wo, &tcol_[oy * len]);
+      std::fill(&tcol_[oy * len] + wo, &tcol_[oy * len] + len, Dtype(0));
+    }
+    t = &tcol_[0];
+  }
+  const int n = (g_.out_h - 1) * len + wo;
+  for (int ky = 0; ky < kh; ++ky) {
+    for (int kx = 0; kx < kw; ++kx) {
+      Dtype acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      Dot8(n, t, TapRun(ky, kx), acc);
+      Dtype sum = 0;
+      for (int lane = 0; lane < 8; ++lane) sum += acc[lane];
+      weight_diff[ky * kw + kx] += sum;
+    }
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::BackwardDataGeneral(const Dtype* top_diff, const Dtype* weight,
+                                                 Dtype* bottom_diff) {
+  // Bottom phase (ry, rx), index (i, j) sums w[ky][kx] top_diff[i - shift_y][j - shift_x] over
+  // the taps of that phase: runs of the top diff zero-padded by shift_max on every side, whose
+  // rows are tlen apart; so are the results in scratch_ (one block per phase).
+  const int kh = g_.kernel_h, kw = g_.kernel_w, sh = ay_.stride, sw = ax_.stride;
+  const int tlen = g_.out_w + 2 * ax_.shift_max, trows = g_.out_h + 2 * ay_.shift_max;
+  std::fill(top_pad_.begin(), top_pad_.begin() + ay_.shift_max * tlen, Dtype(0));
+  for (int oy = 0; oy < g_.out_h; ++oy) {
+    if (oy + 2 < g_.out_h) Prefetch(top_diff + (oy + 2) * g_.out_w, g_.out_w, 0);
+    Dtype* d = &top_pad_[(oy + ay_.shift_max) * tlen];
+    std::fill(d, d + ax_.shift_max, Dtype(0));
+    std::copy(top_diff + oy * g_.out_w, top_diff + (oy + 1) * g_.out_w, d + ax_.shift_max);
+    std::fill(d + ax_.shift_max + g_.out_w, d + tlen, Dtype(0));
+  }
+  std::fill(top_pad_.begin() + (g_.out_h + ay_.shift_max) * tlen,
+            top_pad_.begin() + trows * tlen, Dtype(0));
+  const int block = ay_.len * tlen, n = (ay_.len - 1) * tlen + ax_.len;
+  for (int ry = 0; ry < sh; ++ry) {
+    for (int rx = 0; rx < sw; ++rx) {
+      int count = 0;
+      for (int ky = 0; ky < kh; ++ky) {
+        if (ay_.phase[ky] != ry) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+          if (ax_.phase[kx] != rx) continue;
+          run_w_[count] = weight[ky * kw + kx];
+          run_src_[count++] = &top_pad_[(ay_.shift_max - ay_.shift[ky]) * tlen +
+                                        ax_.shift_max - ax_.shift[kx]];
+        }
+      }
+      SumRuns(n, count, &run_w_[0], &run_src_[0], Dtype(0), &scratch_[(ry * sw + rx) * block]);
+    }
+  }
+  // Bottom rows in order, as PadPlane reads them.
+  const Dtype** rows = &row_cptr_[0];
+  for (int y = 0; y < g_.height; ++y) {
+    const int ry = (y + ay_.pad) % sh, i = (y + ay_.pad) / sh;
+    Dtype* dst = bottom_diff + y * g_.width;
+    if (y + 2 < g_.height) Prefetch(dst + 2 * g_.width, g_.width, 1);
+    if (i >= ay_.len) {  // a row no tap reads
+      std::fill(dst, dst + g_.width, Dtype(0));
+      continue;
+    }
+    for (int rx = 0; rx < sw; ++rx) rows[rx] = &scratch_[(ry * sw + rx) * block + i * tlen];
+    UnpadRow(ax_, rows, dst);
+  }
+}
+
+template class DepthwisePlanes<float>;
+template class DepthwisePlanes<double>;
+
+}  // namespace caffe
