@@ -213,25 +213,34 @@ DEPTHWISE_CLONES Dtype Sum8(int n, const Dtype* __restrict__ a) {
   return sum;
 }
 
+// One input row r into its even columns, odd columns and odd columns shifted by one (dl[j + 1]
+// = r[2 j + 1]), `pairs` of them. Pointer parameters, so that `restrict` spares the vectorised
+// loop its run-time overlap checks (a third of the time on 13-pair rows).
+template <typename Dtype>
+inline void SplitRow(int pairs, const Dtype* __restrict__ r, Dtype* __restrict__ de,
+                     Dtype* __restrict__ dl, Dtype* __restrict__ dr) {
+  for (int j = 0; j < pairs; ++j) {
+    de[j] = r[2 * j];
+    dr[j] = r[2 * j + 1];
+    dl[j + 1] = r[2 * j + 1];
+  }
+}
+
 // The parity blocks of an (h, w) plane, out_w = wo (DepthwisePlanes::split_). Rows in memory
-// order, the next but one prefetched. Each row writes ol[wo] past its end (the last odd column
-// shifted): that is the next row's ol[0], zeroed when that row is written, or slack.
+// order, the next but one prefetched. Each row writes dl[wo] past its end (the last odd column
+// shifted): that is the next row's dl[0], zeroed when that row is written, or slack.
 template <typename Dtype>
 DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, const Dtype* in, Dtype* const* e,
                                   Dtype* const* ol, Dtype* const* odd) {
   const int pairs = w / 2;
   for (int y = 0; y < h; ++y) {
-    const Dtype* __restrict__ r = in + y * w;
+    const Dtype* r = in + y * w;
     if (y + 2 < h) Prefetch(r + 2 * w, w, 0);
     const int p = y & 1, row = (y + p) / 2;
-    Dtype* __restrict__ de = e[p] + row * wo;
-    Dtype* __restrict__ dl = ol[p] + row * wo;
-    Dtype* __restrict__ dr = odd[p] + row * wo;
-    for (int j = 0; j < pairs; ++j) {
-      de[j] = r[2 * j];
-      dr[j] = r[2 * j + 1];
-      dl[j + 1] = r[2 * j + 1];
-    }
+    Dtype* de = e[p] + row * wo;
+    Dtype* dl = ol[p] + row * wo;
+    Dtype* dr = odd[p] + row * wo;
+    SplitRow(pairs, r, de, dl, dr);
     dl[0] = 0;
     if (w & 1) {
       de[pairs] = r[w - 1];
@@ -240,35 +249,44 @@ DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, const Dtype* in, Dtype* 
   }
 }
 
-// The bottom diff (h, w) of a 3x3 pad 1 stride 2 plane from its top diff t (ho, wo): input
-// pixel (2a + i, 2b + j) receives the taps of parity (i, j) (see the layout comment), from top
-// rows a, a + 1 and columns b, b + 1; `zero` stands for row ho, `spare` takes row h (h odd).
+// Bottom diff rows 2a (b0) and 2a + 1 (b1) from top diff rows a (t0) and a + 1 (t1), over the
+// column pairs (2b, 2b + 1), b < n, whose right neighbour b + 1 is inside the top; w = the
+// 3x3 filter. Input pixel (2a + i, 2b + j) receives the taps of parity (i, j) (see the layout
+// comment).
+template <typename Dtype>
+inline void BackwardDataRowPair(int n, const Dtype* w, const Dtype* __restrict__ t0,
+                                const Dtype* __restrict__ t1, Dtype* __restrict__ b0,
+                                Dtype* __restrict__ b1) {
+  const Dtype w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4], w12 = w[5],
+              w20 = w[6], w21 = w[7], w22 = w[8];
+  for (int b = 0; b < n; ++b) {
+    b0[2 * b] = w11 * t0[b];
+    b0[2 * b + 1] = w12 * t0[b] + w10 * t0[b + 1];
+    b1[2 * b] = w21 * t0[b] + w01 * t1[b];
+    b1[2 * b + 1] = w22 * t0[b] + w20 * t0[b + 1] + w02 * t1[b] + w00 * t1[b + 1];
+  }
+}
+
+// The bottom diff (h, w) of a 3x3 pad 1 stride 2 plane from its top diff (ho, wo), row pair by
+// row pair; `zero` stands for top row ho, `spare` takes bottom row h (h odd).
 template <typename Dtype>
 DEPTHWISE_CLONES void BackwardDataRowsS2(int h, int w, int ho, int wo, const Dtype* top,
                                          const Dtype* wt, const Dtype* zero, Dtype* spare,
                                          Dtype* bottom) {
-  const Dtype w00 = wt[0], w01 = wt[1], w02 = wt[2], w10 = wt[3], w11 = wt[4], w12 = wt[5],
-              w20 = wt[6], w21 = wt[7], w22 = wt[8];
-  // Column pairs (2b, 2b + 1) inside the plane whose right neighbour b + 1 is inside the top.
   const int inner = (w & 1) ? w / 2 : w / 2 - 1;
   for (int a = 0; a < ho; ++a) {
-    const Dtype* __restrict__ t0 = top + a * wo;
-    const Dtype* __restrict__ t1 = a + 1 < ho ? t0 + wo : zero;
-    Dtype* __restrict__ b0 = bottom + 2 * a * w;
-    Dtype* __restrict__ b1 = 2 * a + 1 < h ? b0 + w : spare;
+    const Dtype* t0 = top + a * wo;
+    const Dtype* t1 = a + 1 < ho ? t0 + wo : zero;
+    Dtype* b0 = bottom + 2 * a * w;
+    Dtype* b1 = 2 * a + 1 < h ? b0 + w : spare;
     if (2 * a + 5 < h) Prefetch(b0 + 4 * w, 2 * w, 1);
-    for (int b = 0; b < inner; ++b) {
-      b0[2 * b] = w11 * t0[b];
-      b0[2 * b + 1] = w12 * t0[b] + w10 * t0[b + 1];
-      b1[2 * b] = w21 * t0[b] + w01 * t1[b];
-      b1[2 * b + 1] = w22 * t0[b] + w20 * t0[b + 1] + w02 * t1[b] + w00 * t1[b + 1];
-    }
+    BackwardDataRowPair(inner, wt, t0, t1, b0, b1);
     const int b = inner;  // the last column, or pair of columns when w is even
-    b0[2 * b] = w11 * t0[b];
-    b1[2 * b] = w21 * t0[b] + w01 * t1[b];
+    b0[2 * b] = wt[4] * t0[b];
+    b1[2 * b] = wt[7] * t0[b] + wt[1] * t1[b];
     if (!(w & 1)) {
-      b0[2 * b + 1] = w12 * t0[b];
-      b1[2 * b + 1] = w22 * t0[b] + w02 * t1[b];
+      b0[2 * b + 1] = wt[5] * t0[b];
+      b1[2 * b + 1] = wt[8] * t0[b] + wt[2] * t1[b];
     }
   }
 }
