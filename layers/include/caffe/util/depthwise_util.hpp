@@ -60,9 +60,11 @@ class DepthwisePlanes {
   void ShiftColumns(const Dtype* plane);
   void RunsS1(const Dtype* centre, int y0, int y1, const Dtype** src) const;
   void ForwardS1(const Dtype* in, const Dtype* weight, Dtype bias, Dtype* out);
-  // 3x3 stride 2: the parity blocks of the input, and the nine runs over the output plane.
+  // 3x3 stride 2: the parity blocks of the input, the nine runs over the output plane, and
+  // what the right taps miss when W is even: in[2 oy + ky - 1][W - 1] (0 in the padding).
   void SplitS2(const Dtype* in);
   void RunsS2(const Dtype** src) const;
+  Dtype LastColumnS2(const Dtype* in, int oy, int ky) const;
   // General layout.
   void PadPlane(const Dtype* in);
   const Dtype* TapRun(int ky, int kx) const;
@@ -76,14 +78,13 @@ class DepthwisePlanes {
   // 3x3 stride 1: the plane shifted right (left_[y][x] = plane[y][x - 1]) and left by one
   // column, 0 where that column is outside.
   std::vector<Dtype> left_, right_;
-  // 3x3 stride 2: split_ holds six (rows, out_w) blocks, input rows 2 oy ("even", out_h rows)
+  // 3x3 stride 2: split_ holds four (rows, out_w) blocks, input rows 2 oy ("even", out_h rows)
   // and 2 oy - 1 ("odd", out_h + 1 rows, the first and a row past the input zero); per row
-  // parity p the input columns 2 ox (e_[p]), 2 ox + 1 (or_[p]) and 2 ox - 1 (ol_[p]).
+  // parity p the input columns 2 ox (e_[p]) and 2 ox - 1 (ol_[p], zero at ox = 0).
   std::vector<Dtype> split_;
   std::vector<Dtype> spare_;  // (width) where the bottom diff's row H goes (H odd): nowhere
   Dtype* e_[2];
   Dtype* ol_[2];
-  Dtype* or_[2];
   // General layout.
   DepthwiseAxis ay_, ax_;
   std::vector<Dtype> padded_;    // (stride_h, stride_w, ay_.len, ax_.len) the input plane

@@ -38,9 +38,15 @@ namespace {
 // Asks for the cache lines of n values at p (rw 1: to be written), ahead of a plain loop over
 // them: blobs of the early layers do not fit the caches, and the hardware prefetcher alone left
 // the plane copies waiting on memory (96 x 208 x 208 at stride 2: 3.4 -> 2.5 ms forward).
-// Only for rows of at least kPrefetchRow bytes: on shorter ones the loop costs more than it
-// saves (576 x 26 x 26 at stride 2: the input split took 0.078 ms without it, 0.085 with it).
-const int kPrefetchRow = 512;
+// The row-by-row loops ask for the row about kPrefetchAhead bytes on: splitting a cold 96 x 208
+// x 208 input took 1.7 ms with no prefetch, 1.7 two rows (1.7 KB) ahead, 1.3 with 4-7 KB.
+const int kPrefetchAhead = 4096;
+
+// Rows of `row` values that make kPrefetchAhead bytes.
+template <typename Dtype>
+inline int RowsAhead(int row) {
+  return 1 + kPrefetchAhead / (row * static_cast<int>(sizeof(Dtype)));
+}
 template <typename Dtype>
 inline void Prefetch(const Dtype* p, int n, int rw) {
   const char* c = reinterpret_cast<const char*>(p);
@@ -216,40 +222,35 @@ DEPTHWISE_CLONES Dtype Sum8(int n, const Dtype* __restrict__ a) {
   return sum;
 }
 
-// One input row r into its even columns, odd columns and odd columns shifted by one (dl[j + 1]
-// = r[2 j + 1]), `pairs` of them. Pointer parameters, so that `restrict` spares the vectorised
-// loop its run-time overlap checks (a third of the time on 13-pair rows).
+// One input row r into its even columns (de[j] = r[2 j]) and odd columns one place on
+// (dl[j + 1] = r[2 j + 1]), `pairs` of each. Pointer parameters, so that `restrict` spares the
+// vectorised loop its run-time overlap checks (a third of the time on 13-pair rows).
 template <typename Dtype>
 inline void SplitRow(int pairs, const Dtype* __restrict__ r, Dtype* __restrict__ de,
-                     Dtype* __restrict__ dl, Dtype* __restrict__ dr) {
+                     Dtype* __restrict__ dl) {
   for (int j = 0; j < pairs; ++j) {
     de[j] = r[2 * j];
-    dr[j] = r[2 * j + 1];
     dl[j + 1] = r[2 * j + 1];
   }
 }
 
 // The parity blocks of an (h, w) plane, out_w = wo (DepthwisePlanes::split_). Rows in memory
-// order, the next but one prefetched. Each row writes dl[wo] past its end (the last odd column
-// shifted): that is the next row's dl[0], zeroed when that row is written, or slack.
+// order. When w is even each row writes dl[wo] past its end (its last odd column): that is the
+// next row's dl[0], zeroed when that row is written, or the block's slack.
 template <typename Dtype>
 DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, const Dtype* in, Dtype* const* e,
-                                  Dtype* const* ol, Dtype* const* odd) {
+                                  Dtype* const* ol) {
   const int pairs = w / 2;
-  const bool prefetch = w * sizeof(Dtype) >= kPrefetchRow;
+  const int ahead = RowsAhead<Dtype>(w);
   for (int y = 0; y < h; ++y) {
     const Dtype* r = in + y * w;
-    if (prefetch && y + 2 < h) Prefetch(r + 2 * w, w, 0);
+    if (y + ahead < h) Prefetch(r + ahead * w, w, 0);
     const int p = y & 1, row = (y + p) / 2;
     Dtype* de = e[p] + row * wo;
     Dtype* dl = ol[p] + row * wo;
-    Dtype* dr = odd[p] + row * wo;
-    SplitRow(pairs, r, de, dl, dr);
+    SplitRow(pairs, r, de, dl);
     dl[0] = 0;
-    if (w & 1) {
-      de[pairs] = r[w - 1];
-      dr[pairs] = 0;
-    }
+    if (w & 1) de[pairs] = r[w - 1];
   }
 }
 
@@ -278,13 +279,13 @@ DEPTHWISE_CLONES void BackwardDataRowsS2(int h, int w, int ho, int wo, const Dty
                                          const Dtype* wt, const Dtype* zero, Dtype* spare,
                                          Dtype* bottom) {
   const int inner = (w & 1) ? w / 2 : w / 2 - 1;
-  const bool prefetch = w * sizeof(Dtype) >= kPrefetchRow;
+  const int ahead = RowsAhead<Dtype>(2 * w);  // row pairs
   for (int a = 0; a < ho; ++a) {
     const Dtype* t0 = top + a * wo;
     const Dtype* t1 = a + 1 < ho ? t0 + wo : zero;
     Dtype* b0 = bottom + 2 * a * w;
     Dtype* b1 = 2 * a + 1 < h ? b0 + w : spare;
-    if (prefetch && 2 * a + 5 < h) Prefetch(b0 + 4 * w, 2 * w, 1);
+    if (2 * (a + ahead) + 1 < h) Prefetch(b0 + 2 * ahead * w, 2 * w, 1);
     BackwardDataRowPair(inner, wt, t0, t1, b0, b1);
     const int b = inner;  // the last column, or pair of columns when w is even
     b0[2 * b] = wt[4] * t0[b];
@@ -413,17 +414,16 @@ void DepthwisePlanes<Dtype>::Reshape(const DepthwiseGeometry& g) {
     left_.resize(g.height * g.width);
     right_.resize(g.height * g.width);
   } else if (path_ == k3x3Stride2) {
-    // +1: the odd columns shifted spill one value past each block's last row.
+    // +1: the value past a block's last row, which the right taps read (zero).
     const int even = round16(g.out_h * g.out_w + 1), odd = round16((g.out_h + 1) * g.out_w + 1);
-    split_.assign(3 * (even + odd), Dtype(0));  // zero: the odd blocks' first row stays so
+    split_.assign(2 * (even + odd), Dtype(0));  // zero: the odd blocks' first row stays so
     spare_.resize(g.width);
     Dtype* p = &split_[0];
     const int block[2] = {even, odd};
     for (int parity = 0; parity < 2; ++parity) {
       e_[parity] = p;
       ol_[parity] = p + block[parity];
-      or_[parity] = p + 2 * block[parity];
-      p += 3 * block[parity];
+      p += 2 * block[parity];
     }
   } else {
     ay_ = MakeDepthwiseAxis(g.height, g.out_h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
@@ -450,6 +450,14 @@ void DepthwisePlanes<Dtype>::Forward(const Dtype* in, const Dtype* weight, Dtype
     const Dtype* src[9];
     RunsS2(src);
     SumRunsFixed<9, true>(g_.out_h * g_.out_w, weight, src, bias, out);
+    if (!(g_.width & 1)) {  // the right taps of output column Wo - 1 (input column W - 1)
+      const int wo = g_.out_w;
+      for (int oy = 0; oy < g_.out_h; ++oy) {
+        Dtype sum = 0;
+        for (int ky = 0; ky < 3; ++ky) sum += weight[3 * ky + 2] * LastColumnS2(in, oy, ky);
+        out[oy * wo + wo - 1] += sum;
+      }
+    }
   } else {
     ForwardGeneral(in, weight, bias, out);
   }
@@ -482,6 +490,16 @@ void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_di
     Dtype sum = 0;
     for (int k = 0; k < 8; ++k) sum += acc[m][k];
     weight_diff[m] += sum;
+  }
+  if (path_ == k3x3Stride2 && !(g_.width & 1)) {  // the right taps at output column Wo - 1
+    const int wo = g_.out_w;
+    for (int ky = 0; ky < 3; ++ky) {
+      Dtype sum = 0;
+      for (int oy = 0; oy < g_.out_h; ++oy) {
+        sum += top_diff[oy * wo + wo - 1] * LastColumnS2(in, oy, ky);
+      }
+      weight_diff[3 * ky + 2] += sum;
+    }
   }
 }
 
@@ -550,23 +568,32 @@ void DepthwisePlanes<Dtype>::ForwardS1(const Dtype* in, const Dtype* weight, Dty
 
 template <typename Dtype>
 void DepthwisePlanes<Dtype>::SplitS2(const Dtype* in) {
-  SplitRowsS2(g_.height, g_.width, g_.out_w, in, e_, ol_, or_);
+  const int ho = g_.out_h, wo = g_.out_w;
+  SplitRowsS2(g_.height, g_.width, wo, in, e_, ol_);
   if (g_.height & 1) {  // input row H, past the last odd row, is padding; a row spilled into it
-    const int at = g_.out_h * g_.out_w;
-    std::fill(e_[1] + at, e_[1] + at + g_.out_w, Dtype(0));
-    std::fill(ol_[1] + at, ol_[1] + at + g_.out_w, Dtype(0));
-    std::fill(or_[1] + at, or_[1] + at + g_.out_w, Dtype(0));
+    std::fill(e_[1] + ho * wo, e_[1] + (ho + 1) * wo, Dtype(0));
+    std::fill(ol_[1] + ho * wo, ol_[1] + (ho + 1) * wo, Dtype(0));
   }
+  ol_[0][ho * wo] = 0;  // the blocks' slack, which the last row may have spilled into
+  ol_[1][(ho + 1) * wo] = 0;
 }
 
 template <typename Dtype>
 void DepthwisePlanes<Dtype>::RunsS2(const Dtype** src) const {
   // Kernel row 0 reads odd-block row oy (input row 2 oy - 1), row 1 even-block row oy, row 2
-  // odd-block row oy + 1; columns 2 ox - 1, 2 ox, 2 ox + 1 are ol_, e_, or_ at ox.
+  // odd-block row oy + 1; columns 2 ox - 1, 2 ox, 2 ox + 1 are ol_, e_, ol_ + 1 at ox. The last
+  // of these reads, at ox = Wo - 1, the next row's leading zero: right for an odd width (column
+  // W is padding), for an even one the caller adds column W - 1 (LastColumnS2).
   const int wo = g_.out_w;
-  const Dtype* runs[9] = {ol_[1], e_[1], or_[1], ol_[0], e_[0], or_[0],
-                          ol_[1] + wo, e_[1] + wo, or_[1] + wo};
+  const Dtype* runs[9] = {ol_[1], e_[1], ol_[1] + 1, ol_[0], e_[0], ol_[0] + 1,
+                          ol_[1] + wo, e_[1] + wo, ol_[1] + wo + 1};
   std::copy(runs, runs + 9, src);
+}
+
+template <typename Dtype>
+Dtype DepthwisePlanes<Dtype>::LastColumnS2(const Dtype* in, int oy, int ky) const {
+  const int y = 2 * oy + ky - 1;
+  return y >= 0 && y < g_.height ? in[(y + 1) * g_.width - 1] : Dtype(0);
 }
 
 template <typename Dtype>
