@@ -41,7 +41,7 @@ DepthwiseAxis MakeDepthwiseAxis(int in, int out, int kernel, int stride, int pad
 template <typename Dtype>
 class DepthwisePlanes {
  public:
-  DepthwisePlanes() : path_(kGeneral) {}
+  DepthwisePlanes() : path_(kGeneral), band_(0) {}
   // Picks the layout for g (num and channels do not matter) and sizes the buffers.
   void Reshape(const DepthwiseGeometry& g);
   // out = bias + in correlated with weight.
@@ -62,7 +62,7 @@ class DepthwisePlanes {
   void ForwardS1(const Dtype* in, const Dtype* weight, Dtype bias, Dtype* out);
   // 3x3 stride 2: the parity blocks of the input, the nine runs over the output plane, and
   // what the right taps miss when W is even: in[2 oy + ky - 1][W - 1] (0 in the padding).
-  void SplitS2(const Dtype* in);
+  void SplitS2(const Dtype* in, int a0, int a1);  // output rows [a0, a1), a1 - a0 <= band_
   void RunsS2(const Dtype** src) const;
   Dtype LastColumnS2(const Dtype* in, int oy, int ky) const;
   // General layout.
@@ -78,9 +78,11 @@ class DepthwisePlanes {
   // 3x3 stride 1: the plane shifted right (left_[y][x] = plane[y][x - 1]) and left by one
   // column, 0 where that column is outside.
   std::vector<Dtype> left_, right_;
-  // 3x3 stride 2: split_ holds four (rows, out_w) blocks, input rows 2 oy ("even", out_h rows)
-  // and 2 oy - 1 ("odd", out_h + 1 rows, the first and a row past the input zero); per row
-  // parity p the input columns 2 ox (e_[p]) and 2 ox - 1 (ol_[p], zero at ox = 0).
+  // 3x3 stride 2, one band of output rows a0 <= oy < a1 at a time: split_ holds four (rows,
+  // out_w) blocks, input rows 2 oy ("even", a1 - a0 rows) and 2 oy - 1 ("odd", a1 - a0 + 1 rows,
+  // zero outside the input); per row parity p the input columns 2 ox (e_[p]) and 2 ox - 1
+  // (ol_[p], zero at ox = 0).
+  int band_;  // output rows per band
   std::vector<Dtype> split_;
   std::vector<Dtype> spare_;  // (width) where the bottom diff's row H goes (H odd): nowhere
   Dtype* e_[2];
