@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "caffe/util/depthwise_util.hpp"
@@ -233,6 +234,31 @@ inline void SplitRow(int pairs, const Dtype* __restrict__ r, Dtype* __restrict__
     dl[j + 1] = r[2 * j + 1];
   }
 }
+
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)  // __builtin_shufflevector
+// The same for float rows, 8 pairs at a time as two shuffles of two 8-float vectors (one AVX2
+// instruction each, or two SSE2 ones); the last 8 overlap the ones before (writing the same
+// values again) instead of a scalar tail. 13-pair rows (576 x 26 x 26 input): 0.073 -> 0.054 ms.
+typedef float Float8 __attribute__((vector_size(32)));
+inline void SplitRow(int pairs, const float* __restrict__ r, float* __restrict__ de,
+                     float* __restrict__ dl) {
+  if (pairs < 8) {
+    SplitRow<float>(pairs, r, de, dl);
+    return;
+  }
+  for (int j = 0;; j += 8) {
+    if (j + 8 > pairs) j = pairs - 8;
+    Float8 a, b;
+    std::memcpy(&a, r + 2 * j, sizeof(a));
+    std::memcpy(&b, r + 2 * j + 8, sizeof(b));
+    const Float8 even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    const Float8 odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+    std::memcpy(de + j, &even, sizeof(even));
+    std::memcpy(dl + j + 1, &odd, sizeof(odd));
+    if (j + 8 == pairs) break;
+  }
+}
+#endif
 
 // The parity blocks of output rows [a0, a1) of an (h, w) plane, out_w = wo
 // (DepthwisePlanes::split_): input rows 2 a0 - 1 .. 2 a1 - 1, those inside the plane, in
