@@ -60,11 +60,9 @@ class DepthwisePlanes {
   void ShiftColumns(const Dtype* plane);
   void RunsS1(const Dtype* centre, int y0, int y1, const Dtype** src) const;
   void ForwardS1(const Dtype* in, const Dtype* weight, Dtype bias, Dtype* out);
-  // 3x3 stride 2: the parity blocks of the input, the nine runs over the output plane, and
-  // what the right taps miss when W is even: in[2 oy + ky - 1][W - 1] (0 in the padding).
+  // 3x3 stride 2: the parity blocks of the input, and the nine runs over the output plane.
   void SplitS2(const Dtype* in, int a0, int a1);  // output rows [a0, a1), a1 - a0 <= band_
   void RunsS2(const Dtype** src) const;
-  Dtype LastColumnS2(const Dtype* in, int oy, int ky) const;
   // General layout.
   void PadPlane(const Dtype* in);
   const Dtype* TapRun(int ky, int kx) const;
