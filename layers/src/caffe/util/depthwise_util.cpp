@@ -10,16 +10,17 @@
 // i + (ky - 1) W + (kx - 1). Read straight from the plane, the left and right taps would wrap
 // into the neighbouring row at x = 0 and x = W - 1; read from left_ / right_ (the plane shifted
 // by one column, with a zero column where the shift wraps) they need no per-pixel test, and
-// each tap is one run over a whole band of rows: rows 1 .. H - 2 are one loop summing 9 runs,
+// each tap is one run over a whole range of rows: rows 1 .. H - 2 are one loop summing 9 runs,
 // rows 0 and H - 1 (whose outer tap row is padding) one more loop each, reading a zero row.
 // The bottom diff is the same sum over the top diff with the filter turned by 180 degrees.
 //
 // 3x3, pad 1, stride 2. Output (oy, ox) reads input rows 2 oy - 1, 2 oy, 2 oy + 1 and columns
-// 2 ox - 1, 2 ox, 2 ox + 1. One pass over the input writes, per row parity, the even columns,
-// the odd ones, and the odd ones shifted by one (zero first): six blocks with rows Wo apart, so
-// every tap is one run over the whole output plane, written straight to the top (no padded
-// output to copy back). The bottom diff is gathered row pair by row pair from the top diff
-// (each input pixel receives 1, 2 or 4 taps by its parity), no scatter.
+// 2 ox - 1, 2 ox, 2 ox + 1. One pass over the input rows writes, per row parity, the even
+// columns and the odd ones shifted by one (zero first): four blocks with rows Wo apart, so every
+// tap is one run over a band of output rows, written straight to the top (no padded output to
+// copy back); the left and right taps read the odd block at ox and ox + 1. Bands of ~256
+// outputs keep the blocks in the L1 cache. The bottom diff is gathered row pair by row pair
+// from the top diff (each input pixel receives 1, 2 or 4 taps by its parity), no scatter.
 //
 // General (any kernel, stride, pad, dilation). Each plane is copied once into `padded_`, zero
 // padded and split by phase along both axes: padded coordinate p = i stride + r goes to phase
@@ -39,15 +40,6 @@ namespace {
 // Asks for the cache lines of n values at p (rw 1: to be written), ahead of a plain loop over
 // them: blobs of the early layers do not fit the caches, and the hardware prefetcher alone left
 // the plane copies waiting on memory (96 x 208 x 208 at stride 2: 3.4 -> 2.5 ms forward).
-// The row-by-row loops ask for the row about kPrefetchAhead bytes on: splitting a cold 96 x 208
-// x 208 input took 1.7 ms with no prefetch, 1.7 two rows (1.7 KB) ahead, 1.3 with 4-7 KB.
-const int kPrefetchAhead = 4096;
-
-// Rows of `row` values that make kPrefetchAhead bytes.
-template <typename Dtype>
-inline int RowsAhead(int row) {
-  return 1 + kPrefetchAhead / (row * static_cast<int>(sizeof(Dtype)));
-}
 template <typename Dtype>
 inline void Prefetch(const Dtype* p, int n, int rw) {
   const char* c = reinterpret_cast<const char*>(p);
@@ -58,6 +50,16 @@ inline void Prefetch(const Dtype* p, int n, int rw) {
       __builtin_prefetch(c + b, 0);
     }
   }
+}
+
+// The 3x3 row loops ask for the row about kPrefetchAhead bytes on: splitting a cold 96 x 208 x
+// 208 input took 1.7 ms with no prefetch, 1.7 two rows (1.7 KB) ahead, 1.3 with 4-7 KB.
+const int kPrefetchAhead = 4096;
+
+// Rows of `row` values that make kPrefetchAhead bytes.
+template <typename Dtype>
+inline int RowsAhead(int row) {
+  return 1 + kPrefetchAhead / (row * static_cast<int>(sizeof(Dtype)));
 }
 
 // The arithmetic loops are also compiled for AVX2 (twice the SSE2 baseline's width), picked at
@@ -555,11 +557,11 @@ void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_di
   if (path_ == k3x3Stride1) {
     ShiftColumns(in);
     const int h = g_.height, w = g_.width;
-    const int bands[4] = {0, 1, std::max(1, h - 1), h};
-    for (int b = 0; b < 3; ++b) {
-      if (bands[b] >= bands[b + 1]) continue;
-      RunsS1(in, bands[b], bands[b + 1], src);
-      DotRuns9((bands[b + 1] - bands[b]) * w, top_diff + bands[b] * w, src, acc);
+    const int rows[4] = {0, 1, std::max(1, h - 1), h};  // row 0, rows 1 .. H - 2, row H - 1
+    for (int r = 0; r < 3; ++r) {
+      if (rows[r] >= rows[r + 1]) continue;
+      RunsS1(in, rows[r], rows[r + 1], src);
+      DotRuns9((rows[r + 1] - rows[r]) * w, top_diff + rows[r] * w, src, acc);
     }
   } else {
     const int wo = g_.out_w;
@@ -627,7 +629,7 @@ void DepthwisePlanes<Dtype>::ShiftColumns(const Dtype* plane) {
 template <typename Dtype>
 void DepthwisePlanes<Dtype>::RunsS1(const Dtype* centre, int y0, int y1,
                                     const Dtype** src) const {
-  // Kernel row ky reads plane rows y0 + ky - 1 .. y1 + ky - 2; a band that would read a row
+  // Kernel row ky reads plane rows y0 + ky - 1 .. y1 + ky - 2; a range that would read a row
   // outside is a single row (0 or H - 1) and reads zero_ there.
   const int h = g_.height, w = g_.width;
   const Dtype* planes[3] = {&left_[0], centre, &right_[0]};
@@ -643,12 +645,12 @@ void DepthwisePlanes<Dtype>::ForwardS1(const Dtype* in, const Dtype* weight, Dty
                                        Dtype* out) {
   ShiftColumns(in);
   const int h = g_.height, w = g_.width;
-  const int bands[4] = {0, 1, std::max(1, h - 1), h};  // row 0, rows 1 .. H - 2, row H - 1
+  const int rows[4] = {0, 1, std::max(1, h - 1), h};  // row 0, rows 1 .. H - 2, row H - 1
   const Dtype* src[9];
-  for (int b = 0; b < 3; ++b) {
-    if (bands[b] >= bands[b + 1]) continue;
-    RunsS1(in, bands[b], bands[b + 1], src);
-    SumRunsFixed<9, true>((bands[b + 1] - bands[b]) * w, weight, src, bias, out + bands[b] * w);
+  for (int r = 0; r < 3; ++r) {
+    if (rows[r] >= rows[r + 1]) continue;
+    RunsS1(in, rows[r], rows[r + 1], src);
+    SumRunsFixed<9, true>((rows[r + 1] - rows[r]) * w, weight, src, bias, out + rows[r] * w);
   }
 }
 
@@ -674,7 +676,7 @@ void DepthwisePlanes<Dtype>::RunsS2(const Dtype** src) const {
   // odd-block row oy + 1; columns 2 ox - 1, 2 ox, 2 ox + 1 are ol_, e_, ol_ + 1 at ox. The last
   // of these reads, at ox = Wo - 1, the next row's leading zero: right for an odd width (column
   // W is padding), for an even one the caller adds column W - 1 (a third store per pair, into
-  // a separate array, made the split 1.7x slower).
+  // a separate array, made the split 1.6-1.7x slower).
   const int wo = g_.out_w;
   const Dtype* runs[9] = {ol_[1], e_[1], ol_[1] + 1, ol_[0], e_[0], ol_[0] + 1,
                           ol_[1] + wo, e_[1] + wo, ol_[1] + wo + 1};
