@@ -35,33 +35,42 @@ struct DepthwiseAxis {
 };
 DepthwiseAxis MakeDepthwiseAxis(int in, int out, int kernel, int stride, int pad, int dilation);
 
-// One plane's forward and backward with the buffers they need, sized once per Reshape.
-// Planes: in and bottom_diff (height, width), out and top_diff (out_h, out_w), weight
-// (kernel_h, kernel_w), all row-major.
+// The forward and backward passes, one (image, channel) plane at a time, with the buffers they
+// need, sized once per Reshape. Blobs as DepthwiseConvolution's: bottom (num, channels, height,
+// width), top (num, channels, out_h, out_w), weight (channels, kernel_h, kernel_w), bias
+// (channels), row-major.
 template <typename Dtype>
 class DepthwisePlanes {
  public:
   DepthwisePlanes() : path_(kGeneral), band_(0) {}
-  // Picks the layout for g (num and channels do not matter) and sizes the buffers.
+  // Picks the layout for g and sizes the buffers.
   void Reshape(const DepthwiseGeometry& g);
-  // out = bias + in correlated with weight.
-  void Forward(const Dtype* in, const Dtype* weight, Dtype bias, Dtype* out);
-  // weight_diff += d loss / d weight, given the input and the top diff.
-  void BackwardWeight(const Dtype* in, const Dtype* top_diff, Dtype* weight_diff);
-  // bottom_diff = d loss / d in (overwritten, as Convolution does).
-  void BackwardData(const Dtype* top_diff, const Dtype* weight, Dtype* bottom_diff);
-  // Sum of a top diff plane: its contribution to the bias gradient.
-  Dtype Sum(const Dtype* top_diff) const;
+  // top = bias + bottom correlated with weight, channel by channel; bias may be NULL (none).
+  void Forward(const Dtype* bottom, const Dtype* weight, const Dtype* bias, Dtype* top);
+  // The gradients asked for (NULL: not wanted) given the top diff: bias_diff and weight_diff
+  // are added to, bottom_diff is overwritten (as Convolution does).
+  void Backward(const Dtype* top_diff, const Dtype* bottom, const Dtype* weight,
+                Dtype* bias_diff, Dtype* weight_diff, Dtype* bottom_diff);
 
  private:
   enum Path { k3x3Stride1, k3x3Stride2, kGeneral };
+
+  // One plane: in and bottom_diff (height, width), out and top_diff (out_h, out_w), weight
+  // (kernel_h, kernel_w). in_end: the end of the bottom blob, up to which the stride-2 split
+  // may prefetch the next planes.
+  void ForwardPlane(const Dtype* in, const Dtype* in_end, const Dtype* weight, Dtype bias,
+                    Dtype* out);
+  void BackwardWeightPlane(const Dtype* in, const Dtype* in_end, const Dtype* top_diff,
+                           Dtype* weight_diff);
+  void BackwardDataPlane(const Dtype* top_diff, const Dtype* weight, Dtype* bottom_diff);
 
   // 3x3 stride 1: left_ / right_ from a plane, and the nine runs of output rows [y0, y1).
   void ShiftColumns(const Dtype* plane);
   void RunsS1(const Dtype* centre, int y0, int y1, const Dtype** src) const;
   void ForwardS1(const Dtype* in, const Dtype* weight, Dtype bias, Dtype* out);
   // 3x3 stride 2: the parity blocks of the input, and the nine runs over the output plane.
-  void SplitS2(const Dtype* in, int a0, int a1);  // output rows [a0, a1), a1 - a0 <= band_
+  // Output rows [a0, a1), a1 - a0 <= band_.
+  void SplitS2(const Dtype* in, const Dtype* in_end, int a0, int a1);
   void RunsS2(const Dtype** src) const;
   // General layout.
   void PadPlane(const Dtype* in);

@@ -114,40 +114,18 @@ void DepthwiseConvolutionLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& botto
 template <typename Dtype>
 void DepthwiseConvolutionLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
-  const int planes = g_.num * g_.channels, taps = g_.kernel_h * g_.kernel_w;
-  const int in_size = g_.height * g_.width, out_size = g_.out_h * g_.out_w;
-  const Dtype* in = bottom[0]->cpu_data();
-  const Dtype* weight = this->blobs_[0]->cpu_data();
-  const Dtype* bias = bias_term_ ? this->blobs_[1]->cpu_data() : NULL;
-  Dtype* out = top[0]->mutable_cpu_data();
-  for (int p = 0; p < planes; ++p) {
-    const int c = p % g_.channels;
-    planes_.Forward(in + p * in_size, weight + c * taps, bias ? bias[c] : Dtype(0),
-                    out + p * out_size);
-  }
+  planes_.Forward(bottom[0]->cpu_data(), this->blobs_[0]->cpu_data(),
+                  bias_term_ ? this->blobs_[1]->cpu_data() : NULL, top[0]->mutable_cpu_data());
 }
 
 template <typename Dtype>
 void DepthwiseConvolutionLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
-  const int planes = g_.num * g_.channels, taps = g_.kernel_h * g_.kernel_w;
-  const int in_size = g_.height * g_.width, out_size = g_.out_h * g_.out_w;
   const bool bias_diff = bias_term_ && this->param_propagate_down_[1];
-  const bool weight_diff = this->param_propagate_down_[0];
-  const Dtype* top_diff = top[0]->cpu_diff();
-  const Dtype* in = bottom[0]->cpu_data();
-  const Dtype* weight = this->blobs_[0]->cpu_data();
-  Dtype* bias_d = bias_diff ? this->blobs_[1]->mutable_cpu_diff() : NULL;
-  Dtype* weight_d = weight_diff ? this->blobs_[0]->mutable_cpu_diff() : NULL;
-  Dtype* bottom_d = propagate_down[0] ? bottom[0]->mutable_cpu_diff() : NULL;
-  // Plane by plane, all three gradients while that plane's top diff is in the cache.
-  for (int p = 0; p < planes; ++p) {
-    const int c = p % g_.channels;
-    const Dtype* t = top_diff + p * out_size;
-    if (bias_d) bias_d[c] += planes_.Sum(t);
-    if (weight_d) planes_.BackwardWeight(in + p * in_size, t, weight_d + c * taps);
-    if (bottom_d) planes_.BackwardData(t, weight + c * taps, bottom_d + p * in_size);
-  }
+  planes_.Backward(top[0]->cpu_diff(), bottom[0]->cpu_data(), this->blobs_[0]->cpu_data(),
+                   bias_diff ? this->blobs_[1]->mutable_cpu_diff() : NULL,
+                   this->param_propagate_down_[0] ? this->blobs_[0]->mutable_cpu_diff() : NULL,
+                   propagate_down[0] ? bottom[0]->mutable_cpu_diff() : NULL);
 }
 
 #ifdef CPU_ONLY

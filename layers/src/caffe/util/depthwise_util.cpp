@@ -270,14 +270,17 @@ inline void SplitRow(int pairs, const float* __restrict__ r, float* __restrict__
 // (DepthwisePlanes::split_): input rows 2 a0 - 1 .. 2 a1 - 1, those inside the plane, in
 // memory order. When w is even each row writes dl[wo] past its end (its last odd column): that
 // is the next row's dl[0], zeroed when that row is written, or past the block's last row.
+// Rows up to in_end (the next planes' too) are prefetched: stopping at the plane's end left
+// the 192 x 52 x 52 forward at 0.16 ms against 0.13.
 template <typename Dtype>
 DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, int a0, int a1, const Dtype* in,
-                                  Dtype* const* e, Dtype* const* ol) {
+                                  const Dtype* in_end, Dtype* const* e, Dtype* const* ol) {
   const int pairs = w / 2;
   const int ahead = RowsAhead<Dtype>(w);
+  const int last = static_cast<int>((in_end - in) / w) - ahead;  // rows that may prefetch
   for (int y = std::max(0, 2 * a0 - 1); y < std::min(h, 2 * a1); ++y) {
     const Dtype* r = in + y * w;
-    if (y + ahead < h) Prefetch(r + ahead * w, w, 0);
+    if (y < last) Prefetch(r + ahead * w, w, 0);
     const int p = y & 1, row = (y + p) / 2 - a0;
     Dtype* de = e[p] + row * wo;
     Dtype* dl = ol[p] + row * wo;
@@ -517,8 +520,39 @@ void DepthwisePlanes<Dtype>::Reshape(const DepthwiseGeometry& g) {
 }
 
 template <typename Dtype>
-void DepthwisePlanes<Dtype>::Forward(const Dtype* in, const Dtype* weight, Dtype bias,
-                                     Dtype* out) {
+void DepthwisePlanes<Dtype>::Forward(const Dtype* bottom, const Dtype* weight, const Dtype* bias,
+                                     Dtype* top) {
+  const int planes = g_.num * g_.channels, taps = g_.kernel_h * g_.kernel_w;
+  const int in_size = g_.height * g_.width, out_size = g_.out_h * g_.out_w;
+  const Dtype* bottom_end = bottom + planes * in_size;
+  for (int p = 0; p < planes; ++p) {
+    const int c = p % g_.channels;
+    ForwardPlane(bottom + p * in_size, bottom_end, weight + c * taps, bias ? bias[c] : Dtype(0),
+                 top + p * out_size);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::Backward(const Dtype* top_diff, const Dtype* bottom,
+    const Dtype* weight, Dtype* bias_diff, Dtype* weight_diff, Dtype* bottom_diff) {
+  const int planes = g_.num * g_.channels, taps = g_.kernel_h * g_.kernel_w;
+  const int in_size = g_.height * g_.width, out_size = g_.out_h * g_.out_w;
+  const Dtype* bottom_end = bottom + planes * in_size;
+  // Plane by plane, all three gradients while that plane's top diff is in the cache.
+  for (int p = 0; p < planes; ++p) {
+    const int c = p % g_.channels;
+    const Dtype* t = top_diff + p * out_size;
+    if (bias_diff) bias_diff[c] += Sum8(out_size, t);
+    if (weight_diff) {
+      BackwardWeightPlane(bottom + p * in_size, bottom_end, t, weight_diff + c * taps);
+    }
+    if (bottom_diff) BackwardDataPlane(t, weight + c * taps, bottom_diff + p * in_size);
+  }
+}
+
+template <typename Dtype>
+void DepthwisePlanes<Dtype>::ForwardPlane(const Dtype* in, const Dtype* in_end,
+                                          const Dtype* weight, Dtype bias, Dtype* out) {
   if (path_ == k3x3Stride1) {
     ForwardS1(in, weight, bias, out);
   } else if (path_ == k3x3Stride2) {
@@ -527,7 +561,7 @@ void DepthwisePlanes<Dtype>::Forward(const Dtype* in, const Dtype* weight, Dtype
     RunsS2(src);
     for (int a0 = 0; a0 < g_.out_h; a0 += band_) {
       const int a1 = std::min(g_.out_h, a0 + band_);
-      SplitS2(in, a0, a1);
+      SplitS2(in, in_end, a0, a1);
       SumRunsFixed<9, true>((a1 - a0) * wo, weight, src, bias, out + a0 * wo);
     }
     if (!(g_.width & 1)) {  // the right taps of output column Wo - 1 (input column W - 1)
@@ -546,8 +580,8 @@ void DepthwisePlanes<Dtype>::Forward(const Dtype* in, const Dtype* weight, Dtype
 }
 
 template <typename Dtype>
-void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_diff,
-                                            Dtype* weight_diff) {
+void DepthwisePlanes<Dtype>::BackwardWeightPlane(const Dtype* in, const Dtype* in_end,
+                                                 const Dtype* top_diff, Dtype* weight_diff) {
   if (path_ == kGeneral) {
     BackwardWeightGeneral(in, top_diff, weight_diff);
     return;
@@ -568,7 +602,7 @@ void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_di
     RunsS2(src);
     for (int a0 = 0; a0 < g_.out_h; a0 += band_) {
       const int a1 = std::min(g_.out_h, a0 + band_);
-      SplitS2(in, a0, a1);
+      SplitS2(in, in_end, a0, a1);
       DotRuns9((a1 - a0) * wo, top_diff + a0 * wo, src, acc);
     }
   }
@@ -592,8 +626,8 @@ void DepthwisePlanes<Dtype>::BackwardWeight(const Dtype* in, const Dtype* top_di
 }
 
 template <typename Dtype>
-void DepthwisePlanes<Dtype>::BackwardData(const Dtype* top_diff, const Dtype* weight,
-                                          Dtype* bottom_diff) {
+void DepthwisePlanes<Dtype>::BackwardDataPlane(const Dtype* top_diff, const Dtype* weight,
+                                               Dtype* bottom_diff) {
   if (path_ == k3x3Stride1) {
     Dtype turned[9];
     for (int m = 0; m < 9; ++m) turned[m] = weight[8 - m];
@@ -604,11 +638,6 @@ void DepthwisePlanes<Dtype>::BackwardData(const Dtype* top_diff, const Dtype* we
   } else {
     BackwardDataGeneral(top_diff, weight, bottom_diff);
   }
-}
-
-template <typename Dtype>
-Dtype DepthwisePlanes<Dtype>::Sum(const Dtype* top_diff) const {
-  return Sum8(g_.out_h * g_.out_w, top_diff);
 }
 
 template <typename Dtype>
@@ -655,9 +684,9 @@ void DepthwisePlanes<Dtype>::ForwardS1(const Dtype* in, const Dtype* weight, Dty
 }
 
 template <typename Dtype>
-void DepthwisePlanes<Dtype>::SplitS2(const Dtype* in, int a0, int a1) {
+void DepthwisePlanes<Dtype>::SplitS2(const Dtype* in, const Dtype* in_end, int a0, int a1) {
   const int rows = a1 - a0, wo = g_.out_w;
-  SplitRowsS2(g_.height, g_.width, wo, a0, a1, in, e_, ol_);
+  SplitRowsS2(g_.height, g_.width, wo, a0, a1, in, in_end, e_, ol_);
   if (a0 == 0) {  // input row -1 is padding
     std::fill(e_[1], e_[1] + wo, Dtype(0));
     std::fill(ol_[1], ol_[1] + wo, Dtype(0));
