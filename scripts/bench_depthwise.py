@@ -18,6 +18,7 @@ import _init_paths  # noqa: F401
 
 import caffe
 from fassst.bench import caffe_time, depthwise_cases
+from fassst.bench.timing import CLOCKS
 from fassst.bench.train_step import time_train_step
 from fassst.config import load_config
 
@@ -27,6 +28,9 @@ def main():
     ap.add_argument("--size", type=int, default=416, help="network input side")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: elapsed time; cpu: this thread's CPU time (a machine shared with "
+                         "other jobs; run with OPENBLAS_NUM_THREADS=1)")
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--export", metavar="DIR", help="write the cases as `caffe time` nets and stop")
     ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
@@ -60,8 +64,11 @@ def main():
         caffe.set_device(args.gpu)
         caffe.set_mode_gpu()
         device = f"GPU {args.gpu}"
-    rows = depthwise_cases.table(args.size, repeats=args.repeats)
-    print(f"Depthwise 3x3 convolutions of MobileNetV2 at input {args.size}, {device}, ms\n")
+    if args.clock == "cpu" and args.gpu is not None:
+        sys.exit("error: --clock cpu times the CPU; a GPU run needs --clock wall")
+    rows = depthwise_cases.table(args.size, repeats=args.repeats, clock=args.clock)
+    print(f"Depthwise 3x3 convolutions of MobileNetV2 at input {args.size}, {device}, ms "
+          f"({args.clock} clock, median of {args.repeats})\n")
     print("| channels x side, stride | layers | stock fwd | depthwise fwd | speedup | stock bwd "
           "| depthwise bwd | speedup |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     total = [0.0] * 4
@@ -76,7 +83,7 @@ def main():
           f"{sb / db:.1f}x |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(device=device, size=args.size, rows=rows), f, indent=2)
+            json.dump(dict(device=device, size=args.size, clock=args.clock, rows=rows), f, indent=2)
 
 
 if __name__ == "__main__":

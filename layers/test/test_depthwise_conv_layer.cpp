@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -65,13 +66,20 @@ class DepthwiseConvolutionLayerTest : public MultiDeviceTest<TypeParam> {
   // The depthwise layer and a stock Convolution (group = channels) on the same weights, run
   // forward and backward on the same top diff: tops, bottom diffs and param diffs must agree.
   void CompareWithGroupedConvolution(const ConvSpec& spec) {
+    DepthwiseConvolutionLayer<Dtype> depthwise(DepthwiseParam(bottom_->channels(), spec));
+    depthwise.SetUp(bottom_vec_, top_vec_);
+    CompareWithGroupedConvolution(spec, &depthwise);
+  }
+
+  // The same for a depthwise layer already set up (and reshaped to bottom_).
+  void CompareWithGroupedConvolution(const ConvSpec& spec,
+                                     DepthwiseConvolutionLayer<Dtype>* depthwise_layer) {
+    DepthwiseConvolutionLayer<Dtype>& depthwise = *depthwise_layer;
     const int channels = bottom_->channels();
     LayerParameter param = DepthwiseParam(channels, spec);
-    DepthwiseConvolutionLayer<Dtype> depthwise(param);
     ConvolutionLayer<Dtype> stock(param);
     Blob<Dtype> stock_top, stock_bottom_diff;
     vector<Blob<Dtype>*> stock_top_vec = {&stock_top};
-    depthwise.SetUp(bottom_vec_, top_vec_);
     stock.SetUp(bottom_vec_, stock_top_vec);
     ASSERT_EQ(top_->shape(), stock_top.shape());
     ASSERT_EQ(depthwise.blobs().size(), stock.blobs().size());
@@ -93,21 +101,35 @@ class DepthwiseConvolutionLayerTest : public MultiDeviceTest<TypeParam> {
     stock.Backward(stock_top_vec, vector<bool>(1, true), bottom_vec_);
     stock_bottom_diff.ReshapeLike(*bottom_);
     caffe_copy(bottom_->count(), bottom_->cpu_diff(), stock_bottom_diff.mutable_cpu_data());
+    caffe_set(bottom_->count(), Dtype(7), bottom_->mutable_cpu_diff());  // must be overwritten
     depthwise.Backward(top_vec_, vector<bool>(1, true), bottom_vec_);
     ExpectNear(stock_bottom_diff, bottom_->cpu_diff(), "bottom diff");
     for (int i = 0; i < depthwise.blobs().size(); ++i) {
       Blob<Dtype> expected;
       expected.ReshapeLike(*stock.blobs()[i]);
       caffe_copy(expected.count(), stock.blobs()[i]->cpu_diff(), expected.mutable_cpu_data());
-      ExpectNear(expected, depthwise.blobs()[i]->cpu_diff(), i == 0 ? "weight diff" : "bias diff");
+      // Each param diff sums a product per top pixel of its channel: allow for their rounding.
+      ExpectNear(expected, depthwise.blobs()[i]->cpu_diff(), i == 0 ? "weight diff" : "bias diff",
+                 top_->count() / channels);
     }
   }
 
-  void ExpectNear(const Blob<Dtype>& expected, const Dtype* actual, const char* what) {
+  // |expected - actual| <= 1e-5 (1 + |expected|), plus 2 eps per term for a value summed from
+  // `terms` products of unit-scale numbers (the tests' Gaussian data): a float sum over a
+  // 208 x 208 plane rounds differently in another order (stock GEMM vs 8 partial sums).
+  void ExpectNear(const Blob<Dtype>& expected, const Dtype* actual, const char* what,
+                  int terms = 1) {
+    const double summed = 2 * std::numeric_limits<Dtype>::epsilon() * terms;
     for (int i = 0; i < expected.count(); ++i) {
       const Dtype e = expected.cpu_data()[i];
-      EXPECT_NEAR(e, actual[i], 1e-5 * (1 + std::fabs(e))) << what << " element " << i;
+      EXPECT_NEAR(e, actual[i], 1e-5 * (1 + std::fabs(e)) + summed) << what << " element " << i;
     }
+  }
+
+  void FillBottom(int num, int channels, int height, int width) {
+    bottom_->Reshape(num, channels, height, width);
+    FillerParameter fp;
+    GaussianFiller<Dtype>(fp).Fill(bottom_);
   }
 
   Blob<Dtype>* const bottom_;
@@ -175,11 +197,54 @@ TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolution) {
 
 // A MobileNetV2-like plane (odd side, 13 -> 7 at stride 2) with more channels than taps.
 TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionLarger) {
-  this->bottom_->Reshape(2, 16, 13, 13);
-  FillerParameter fp;
-  GaussianFiller<typename TypeParam::Dtype>(fp).Fill(this->bottom_);
+  this->FillBottom(2, 16, 13, 13);
   this->CompareWithGroupedConvolution(kSpecs[0]);
   this->CompareWithGroupedConvolution(kSpecs[1]);
+}
+
+// The 3x3 pad 1 code (strides 1 and 2) treats the first and last rows and columns apart and
+// splits rows and columns by parity: every height and width from 1 to 9, odd and even, H != W.
+TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionAllSmallSizes) {
+  for (int h = 1; h <= 9; ++h) {
+    for (int w = 1; w <= 9; ++w) {
+      for (int s = 0; s < 2; ++s) {
+        SCOPED_TRACE(::testing::Message() << h << " x " << w << " stride " << s + 1);
+        this->FillBottom(2, 2, h, w);
+        this->CompareWithGroupedConvolution(kSpecs[s]);
+      }
+    }
+  }
+}
+
+// Every depthwise convolution of MobileNetV2 at input 416 (channels, side, stride), batch 1.
+TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionMobileNetV2At416) {
+  const int shapes[][3] = {{32, 208, 1}, {96, 208, 2}, {144, 104, 1}, {144, 104, 2},
+                           {192, 52, 1}, {192, 52, 2}, {384, 26, 1}, {576, 26, 1},
+                           {576, 26, 2}, {960, 13, 1}};
+  for (const auto& shape : shapes) {
+    SCOPED_TRACE(::testing::Message() << shape[0] << " x " << shape[1] << " stride " << shape[2]);
+    this->FillBottom(1, shape[0], shape[1], shape[1]);
+    this->CompareWithGroupedConvolution(kSpecs[shape[2] - 1]);
+  }
+}
+
+// One layer reshaped between sizes (the buffers are sized per Reshape): still the stock result.
+// 45 x 47 and 46 x 45 at stride 2 take three bands of output rows (the last one short, odd and
+// even last input rows).
+TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionAfterReshape) {
+  typedef typename TypeParam::Dtype Dtype;
+  const int sizes[][2] = {{13, 13}, {6, 9}, {45, 47}, {27, 26}, {1, 4}, {46, 45}, {13, 13}};
+  for (int s = 0; s < 2; ++s) {
+    this->FillBottom(2, 3, sizes[0][0], sizes[0][1]);
+    DepthwiseConvolutionLayer<Dtype> depthwise(DepthwiseParam(3, kSpecs[s]));
+    depthwise.SetUp(this->bottom_vec_, this->top_vec_);
+    for (const auto& size : sizes) {
+      SCOPED_TRACE(::testing::Message() << size[0] << " x " << size[1] << " stride " << s + 1);
+      this->FillBottom(2, 3, size[0], size[1]);
+      depthwise.Reshape(this->bottom_vec_, this->top_vec_);
+      this->CompareWithGroupedConvolution(kSpecs[s], &depthwise);
+    }
+  }
 }
 
 // Data, weights and bias (GradientChecker checks every bottom and param blob), stride 1 and 2.

@@ -55,8 +55,9 @@ def cases(input_size=416):
     return out
 
 
-def table(input_size=416, warmup=3, repeats=20):
-    """One row per shape: channels, side, stride, count, and (forward, backward) ms per kind."""
+def table(input_size=416, warmup=3, repeats=20, clock="wall"):
+    """One row per shape: channels, side, stride, count, and (forward, backward) ms per kind
+    (clock: see fassst.bench.timing.CLOCKS)."""
     rows = []
     for (c, side, stride), count in shapes(input_size).items():
         nets = []
@@ -64,7 +65,7 @@ def table(input_size=416, warmup=3, repeats=20):
             n = net_from_spec(net(kind, c, side, stride))
             fill(n)
             nets.append(n)
-        stock, layer = time_nets(nets, warmup, repeats)
+        stock, layer = time_nets(nets, warmup, repeats, clock)
         rows.append(dict(channels=c, side=side, stride=stride, count=count,
                          stock_ms=list(stock), depthwise_ms=list(layer)))
     return rows
