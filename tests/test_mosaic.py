@@ -3,11 +3,15 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from fassst import coco_rle
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.mosaic import make_mosaics
 from fassst.data.sample_data import ensure_sample_data
+
+# pycocotools 2.0.11 warns on every single-mask decode under numpy 2 (its own code, harmless).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def test_mosaic_masks_follow_their_photos(tmp_path):
