@@ -33,10 +33,19 @@ class LetterboxPredictor:
 
     def postprocess(self, out, lb):
         """forward's output -> instances in photo pixels (the dict __call__ returns)."""
+        return dict(self.decode(out, lb), masks=self.paste_masks(out, lb))
+
+    def decode(self, out, lb):
+        """forward's boxes mapped to photo pixels, scores and integer labels."""
+        boxes = out["boxes"]
+        return dict(boxes=lb.boxes_to_original(boxes) if len(boxes) else np.zeros((0, 4), np.float32),
+                    scores=np.asarray(out["scores"], np.float32),
+                    labels=np.asarray(out["labels"]).astype(int))
+
+    def paste_masks(self, out, lb):
+        """(K, H, W) bool: each ROI mask pasted at photo size and thresholded."""
         boxes, masks = out["boxes"], out["masks"]
         pasted = np.zeros((len(boxes), lb.height, lb.width), bool)
         for i in range(len(boxes)):
             pasted[i] = letterbox.paste_roi_mask(masks[i], boxes[i], lb) >= self.mask_threshold
-        return dict(boxes=lb.boxes_to_original(boxes) if len(boxes) else np.zeros((0, 4), np.float32),
-                    scores=np.asarray(out["scores"], np.float32),
-                    labels=np.asarray(out["labels"]).astype(int), masks=pasted)
+        return pasted
