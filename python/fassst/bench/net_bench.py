@@ -194,7 +194,8 @@ class _Runner:
         t1 = time.perf_counter()
         out = self.predictor.forward(blob)
         t2 = time.perf_counter()
-        coco_rle.encode(self.predictor.postprocess(out, lb)["masks"])
+        inst = self.predictor.postprocess(out, lb)
+        coco_rle.encode(inst["masks"], inst.get("mask_windows"))
         t3 = time.perf_counter()
         return (t3 - t0) * 1e3, (t3 - t2 + t1 - t0) * 1e3
 

@@ -35,8 +35,8 @@ def stage_times(predictor, path, out):
     image, *t_read = _clocked(read_rgb, path)
     (_, lb), *t_pre = _clocked(predictor.preprocess, image)
     _, *t_dec = _clocked(predictor.decode, out, lb)
-    masks, *t_paste = _clocked(predictor.paste_masks, out, lb)
-    _, *t_rle = _clocked(coco_rle.encode, masks)
+    (masks, windows), *t_paste = _clocked(predictor.paste_masks, out, lb)
+    _, *t_rle = _clocked(coco_rle.encode, masks, windows)
     return dict(zip(STAGES, (t_read, t_pre, t_dec, t_paste, t_rle)))
 
 
