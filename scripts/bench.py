@@ -8,6 +8,7 @@ A benchmark that prints numbers, not a test.
     scripts/bench.py --config fassst_416_coco                   # random weights, all n slots
     scripts/bench.py --config fassst_cpu_sample --weights W.caffemodel --deploy folded
     scripts/bench.py --config fassst_416_coco --stock-depthwise  # + the baseline, same run
+    scripts/bench.py --config fassst_416_coco --profile-python   # the Python side by stage
 
 The variants (plain, folded, and with --stock-depthwise the plain net with Caffe's grouped
 Convolution) take turns in every round, so load from other processes hits them alike.
@@ -48,6 +49,9 @@ def main():
     ap.add_argument("--export", metavar="DIR", help="write the nets for `caffe time` and stop")
     ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
     ap.add_argument("--hardware", default="GPU", help="with --from-logs: the machine's name")
+    ap.add_argument("--profile-python", action="store_true",
+                    help="only the Python side (read, letterbox, decode, paste, RLE), stage by "
+                         "stage, --iters rounds over the sample photos")
     args = ap.parse_args()
     if args.from_logs:
         try:
@@ -64,17 +68,25 @@ def main():
         sys.exit(f"error: {args.weights}: no such caffemodel")
     cfg = load_config(args.config)
     name = cfg.name
+    if args.profile_python:
+        rec = net_bench.profile_python(cfg, os.path.join(args.out, name), args.weights,
+                                       args.all_slots, args.iters, args.warmup, args.gpu)
+        _write(os.path.join(args.out, name + "_python"), rec, net_bench.profile_markdown(rec))
+        return
     rec = net_bench.benchmark(cfg, os.path.join(args.out, name), weights=args.weights,
                               repeats=args.iters, warmup=args.warmup, gpu=args.gpu,
                               stock_depthwise=args.stock_depthwise, all_slots=args.all_slots,
                               deploys=tuple(args.deploy or net_bench.DEPLOYS))
-    text = net_bench.markdown(rec)
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
+    _write(os.path.join(args.out, name), rec, net_bench.markdown(rec))
+
+
+def _write(stem, rec, text):
+    with open(stem + ".json", "w") as f:
         json.dump(rec, f, indent=1)
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
+    with open(stem + ".md", "w") as f:
         f.write(text)
     print(text)
-    print(f"wrote {os.path.join(args.out, name)}.json and .md")
+    print(f"wrote {stem}.json and .md")
 
 
 if __name__ == "__main__":

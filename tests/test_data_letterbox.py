@@ -115,3 +115,81 @@ def test_roi_masks_paste_back_at_original_size(dataset, flip):
             assert _iou(pasted, mask) > 0.9, (s.path, area)
             seen += 1
     assert seen >= 15
+
+
+@pytest.mark.parametrize("size", [256, 416, 768])
+def test_image_to_blob_equals_letterbox_then_normalise(dataset, size):
+    """The fused path (one resize, a lookup table per channel) is the two-step path to the bit."""
+    for i in range(len(dataset)):
+        image = dataset.load(i).image
+        lb = lbx.fit(*image.shape[:2], size)
+        for box in (lb, lb.flipped()):
+            blob = lbx.image_to_blob(image, box)
+            assert blob.dtype == np.float32 and blob.shape == (3, size, size)
+            np.testing.assert_array_equal(blob, lbx.to_blob(lbx.image_to_input(image, box)))
+    with pytest.raises(ValueError, match="letterbox expects"):
+        lbx.image_to_blob(image[1:], lb)
+
+
+def bilinear_paste(roi_mask, box, lb):
+    """paste_roi_mask's contract in float64 numpy, independent of OpenCV: photo pixel centre ->
+    input pixel -> mask index (cell j covers box_x1 + [j, j + 1) * w / M), bilinear, 0 off the
+    mask."""
+    m = np.asarray(roi_mask, np.float64)
+    rows, cols = m.shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ax, bx, ay, by = lb.affine
+    u = (ax * (np.arange(lb.width) + 0.5) + bx - x1) * cols / (x2 - x1) - 0.5
+    v = (ay * (np.arange(lb.height) + 0.5) + by - y1) * rows / (y2 - y1) - 0.5
+
+    def weights(t, n):  # (len(t), n): each sample's two taps, taps off the mask dropped
+        w = np.zeros((len(t), n))
+        i0 = np.floor(t).astype(int)
+        for i, wt in ((i0, 1 - (t - i0)), (i0 + 1, t - i0)):
+            ok = (i >= 0) & (i < n)
+            w[np.nonzero(ok)[0], i[ok]] += wt[ok]
+        return w
+
+    return weights(v, rows) @ m @ weights(u, cols).T
+
+
+def roi_cases(dataset, size, flip, rng):
+    """(letterbox, (M, M) mask, box in input pixels) per photo: every real instance's 56 x 56
+    target, plus smooth random 28 x 28 masks (all 1 for one) on boxes straddling the photo's
+    edge in the input, or lying in the padding."""
+    for i in range(len(dataset)):
+        s = dataset.load(i)
+        lb = lbx.fit(*s.image.shape[:2], size)
+        lb = lb.flipped() if flip else lb
+        for rle, box in zip(s.rles, lb.boxes_to_input(s.boxes)):
+            yield lb, roi_mask_target(decode_mask(rle), box, lb.affine, 56), box
+        for k in range(4):
+            m = cv2.GaussianBlur(rng.random((28, 28)).astype(np.float32), (7, 7), 2) * 1.6 - 0.3
+            if k == 0:
+                m[...] = 1
+            c = rng.uniform(-20, size + 20, 2)
+            w = rng.uniform(3, size * 0.7, 2)
+            yield lb, m, np.float32([c[0] - w[0] / 2, c[1] - w[1] / 2, c[0] + w[0] / 2,
+                                     c[1] + w[1] / 2])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_paste_window_holds_the_whole_paste(dataset, flip):
+    """Inside paste_window the windowed paste is the full-photo warp (the implementation before
+    windows) and the float64 reference, to 1e-3; outside it both are exactly 0."""
+    rng = np.random.default_rng(0)
+    seen = 0
+    for lb, m, box in roi_cases(dataset, 416, flip, rng):
+        full = lbx.paste_roi_mask(m, box, lb)
+        ref = bilinear_paste(m, box, lb)
+        x0, y0, x1, y1 = window = lbx.paste_window(box, lb, m.shape)
+        assert 0 <= x0 <= x1 <= lb.width and 0 <= y0 <= y1 <= lb.height
+        block = lbx.paste_roi_mask(m, box, lb, window)
+        assert block.shape == (y1 - y0, x1 - x0) and block.dtype == np.float32
+        for whole in (full, ref):
+            outside = whole.copy()
+            outside[y0:y1, x0:x1] = 0
+            assert not outside.any(), (box, window)
+            np.testing.assert_allclose(block, whole[y0:y1, x0:x1], rtol=0, atol=1e-3)
+        seen += block.size > 0
+    assert seen >= 60

@@ -1,13 +1,16 @@
 """The whole-net benchmark's bookkeeping (no timing is asserted: a benchmark is not a test):
 which part each layer counts for, the nets exported for `caffe time` and the table read back
-from the tool's log."""
+from the tool's log, and the Python side profile's records."""
 import os
 import subprocess
 
+import numpy as np
+
 import caffe
-from fassst.bench import net_bench
+from fassst.bench import net_bench, python_side
 from fassst.build_paths import caffe_tool
 from fassst.config import load_config
+from fassst.inference.letterbox_predictor import LetterboxPredictor
 from fassst.net.depthwise import as_stock
 from fassst.net.fassst_net import build_net
 
@@ -57,3 +60,25 @@ def test_paper_rows_by_config():
     assert coco["table"].startswith("Table 2") and coco["rows"][0]["fps"] == 59.2
     assert city["table"].startswith("Table 4") and city["rows"][0]["fps"] == 47.5
     assert net_bench.paper_rows(load_config("fassst_cpu_sample")) is None
+
+
+def test_python_side_profile_has_every_stage_and_the_photos():
+    """--profile-python's bookkeeping with a stand-in forward (two ROIs per photo): every stage
+    and the total, per clock, and what each photo held."""
+    class TwoRois(LetterboxPredictor):
+        def forward(self, blob):
+            return dict(boxes=np.float32([[10, 20, 90, 120], [0, 0, 255, 255]]),
+                        scores=np.float32([0.9, 0.5]), labels=np.float32([0, 1]),
+                        masks=np.full((2, 28, 28), 0.7, np.float32))
+
+    photos = net_bench.sample_photos()[:3]
+    rec = python_side.profile(TwoRois(load_config("fassst_cpu_sample")), photos, rounds=2,
+                              warmup=0, log=lambda _: None)
+    assert list(rec["stages"]) == list(python_side.STAGES) + ["total"]
+    for r in rec["stages"].values():
+        assert set(r) == {"cpu_ms", "wall_ms", "cpu_slowest_photo_ms", "wall_slowest_photo_ms"}
+        assert all(v >= 0 for v in r.values())
+    assert rec["stages"]["total"]["wall_ms"] >= rec["stages"]["paste masks"]["wall_ms"]
+    assert [p["rois"] for p in rec["photos"]] == [2, 2, 2]
+    assert [p["photo"] for p in rec["photos"]] == [os.path.basename(p) for p in photos]
+    assert "| paste masks |" in python_side.markdown(rec, "t")

@@ -4,7 +4,8 @@ For one config it prepares the deploy net (plain, and with BatchNorm folded by m
 also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline), then on
 one device, batch 1, after warm-up, median of K rounds, the variants and measures taking turns:
   forward only    net.forward() on a letterboxed photo already in the input blob
-  end to end      read the photo, letterbox, forward, decode, paste every mask at photo size
+  end to end      read the photo, letterbox, forward, decode, paste every mask at photo size,
+                  RLE-encode the masks (COCO's results format)
   per layer       each layer alone (net._forward(i, i)), summed by part: backbone, depthwise,
                   IAM, pyramid, ROI extraction, RFF, tail
 and beside them the cost counter's multiply-adds and parameters, the caffemodel size, and this
@@ -32,8 +33,8 @@ from google.protobuf import text_format
 import caffe
 from caffe.proto import caffe_pb2
 
-from fassst import cost
-from fassst.bench import caffe_time
+from fassst import coco_rle, cost
+from fassst.bench import caffe_time, python_side
 from fassst.build_paths import REPO_ROOT
 from fassst.data import letterbox
 from fassst.data.sample_data import ensure_sample_data
@@ -186,14 +187,15 @@ class _Runner:
         return layer_times(self.net)
 
     def time_end_to_end(self, path):
-        """(total, Python side) ms of read + letterbox + forward + decode and paste; the Python
-        side is the total less the forward, timed within the same call."""
+        """(total, Python side) ms of read + letterbox + forward + decode, paste and RLE; the
+        Python side is the total less the forward, timed within the same call."""
         t0 = time.perf_counter()
         blob, lb = self.predictor.preprocess(read_rgb(path))
         t1 = time.perf_counter()
         out = self.predictor.forward(blob)
         t2 = time.perf_counter()
-        self.predictor.postprocess(out, lb)
+        inst = self.predictor.postprocess(out, lb)
+        coco_rle.encode(inst["masks"], inst.get("mask_windows"))
         t3 = time.perf_counter()
         return (t3 - t0) * 1e3, (t3 - t2 + t1 - t0) * 1e3
 
@@ -318,6 +320,30 @@ def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
                 runs=runs, paper=paper_rows(cfg))
 
 
+def profile_python(cfg, out_dir, weights=None, all_slots=False, rounds=5, warmup=1, gpu=None,
+                   log=print):
+    """The Python side stage by stage (fassst.bench.python_side) around the plain deploy net on
+    the sample photos; returns its record with the config, ROI setting, git hash and load."""
+    if gpu is None:
+        caffe.set_mode_cpu()
+    (variant,), run_cfg = prepare(cfg, out_dir, weights, False, all_slots, ("plain",))
+    predictor = Predictor(run_cfg, variant.caffemodel, gpu=gpu,
+                          net_param=_read_param(variant.prototxt))
+    load = load_average()
+    rec = python_side.profile(predictor, sample_photos(), rounds, warmup, log)
+    return dict(rec, config=cfg.name, input_size=cfg.input_size, weights=weights or "random (seed 0)",
+                all_slots=weights is None or all_slots, git=git_hash(),
+                date=datetime.datetime.now().isoformat(timespec="seconds"),
+                load_average_1min=[load, load_average()])
+
+
+def profile_markdown(rec):
+    title = (f"{rec['config']} (input {rec['input_size']}; weights {rec['weights']}"
+             f"{', all slots' if rec['all_slots'] else ''}); git {rec['git']}, {rec['date']}, 1-min "
+             f"load average {' / '.join(_fmt(x, '.1f') for x in rec['load_average_1min'])}")
+    return python_side.markdown(rec, title)
+
+
 # The paper's efficiency tables, by the config that is its row (configs carry no data-set field).
 PAPER_TABLE_OF = {"fassst_416_coco": "coco", "fassst_768_cityscapes": "cityscapes"}
 
@@ -383,8 +409,8 @@ def markdown(rec):
                          for c in cells) + " |")
     lines.append("| sum of layers | " + " | ".join(f"{r['layer_sum_ms']:.1f}" for r in runs)
                  + " | | " + " | ".join("" for _ in runs) + " |")
-    lines += ["", "Python side of end to end (read, letterbox, decode, paste masks at photo size; "
-              "median per photo): " + ", ".join(
+    lines += ["", "Python side of end to end (read, letterbox, decode, paste masks at photo size, "
+              "RLE; median per photo): " + ", ".join(
                   f"{r['label']} {r['python_side_ms']:.1f} ms" for r in runs)]
     for r in runs:
         lines += ["", f"Top layers, {r['label']} deploy: " + ", ".join(

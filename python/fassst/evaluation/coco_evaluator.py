@@ -78,6 +78,8 @@ def instances_to_results(image_id, instances, category_ids, image_size=None):
         scores (K,)
         labels (K,)   contiguous class index; category_ids[label] is the json category id
         masks  (K, H, W) bool at original image size (optional: then no "segmentation")
+        mask_windows (K, 4) optional: x0 y0 x1 y1 windows holding all of each mask (the
+               predictor's), so that encoding reads only them
     image_size: (H, W) the masks must have, if given.
     """
     boxes = np.asarray(instances["boxes"], dtype=np.float64).reshape(-1, 4)
@@ -98,7 +100,7 @@ def instances_to_results(image_id, instances, category_ids, image_size=None):
         if image_size is not None and k and tuple(masks.shape[1:]) != tuple(image_size):
             raise ValueError(f"image {image_id}: masks are {masks.shape[1:]} but the image is "
                              f"{tuple(image_size)} (H, W): paste them back to the original size")
-        rles = coco_rle.encode(masks)
+        rles = coco_rle.encode(masks, instances.get("mask_windows"))
     results = []
     for i in range(k):
         x1, y1, x2, y2 = boxes[i]

@@ -22,21 +22,37 @@ class LetterboxPredictor:
         raise NotImplementedError
 
     def __call__(self, image_rgb):
-        """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool)."""
+        """(H, W, 3) uint8 RGB -> dict(boxes (K, 4) xyxy, scores, labels, masks (K, H, W) bool,
+        mask_windows (K, 4) x0 y0 x1 y1: photo pixels, ends exclusive, holding all of each mask,
+        so that RLE encoding (coco_rle.encode) reads only them)."""
         blob, lb = self.preprocess(image_rgb)
         return self.postprocess(self.forward(blob), lb)
 
     def preprocess(self, image_rgb):
         """The photo letterboxed and normalised: ((3, S, S) float32 blob, its Letterbox)."""
         lb = letterbox.fit(*image_rgb.shape[:2], self.cfg.input_size)
-        return letterbox.to_blob(letterbox.image_to_input(image_rgb, lb)), lb
+        return letterbox.image_to_blob(image_rgb, lb), lb
 
     def postprocess(self, out, lb):
         """forward's output -> instances in photo pixels (the dict __call__ returns)."""
-        boxes, masks = out["boxes"], out["masks"]
-        pasted = np.zeros((len(boxes), lb.height, lb.width), bool)
-        for i in range(len(boxes)):
-            pasted[i] = letterbox.paste_roi_mask(masks[i], boxes[i], lb) >= self.mask_threshold
+        masks, windows = self.paste_masks(out, lb)
+        return dict(self.decode(out, lb), masks=masks, mask_windows=windows)
+
+    def decode(self, out, lb):
+        """forward's boxes mapped to photo pixels, scores and integer labels."""
+        boxes = out["boxes"]
         return dict(boxes=lb.boxes_to_original(boxes) if len(boxes) else np.zeros((0, 4), np.float32),
                     scores=np.asarray(out["scores"], np.float32),
-                    labels=np.asarray(out["labels"]).astype(int), masks=pasted)
+                    labels=np.asarray(out["labels"]).astype(int))
+
+    def paste_masks(self, out, lb):
+        """((K, H, W) bool masks, (K, 4) windows): each ROI mask pasted at photo size and
+        thresholded, computed only inside its window (letterbox.paste_window; 0 outside)."""
+        boxes, masks = out["boxes"], out["masks"]
+        pasted = np.zeros((len(boxes), lb.height, lb.width), bool)
+        windows = np.zeros((len(boxes), 4), np.int32)
+        for i in range(len(boxes)):
+            windows[i] = x0, y0, x1, y1 = letterbox.paste_window(boxes[i], lb, masks[i].shape)
+            block = letterbox.paste_roi_mask(masks[i], boxes[i], lb, windows[i])
+            np.greater_equal(block, self.mask_threshold, out=pasted[i, y0:y1, x0:x1])
+        return pasted, windows
