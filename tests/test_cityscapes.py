@@ -222,3 +222,22 @@ def test_official_eval_drop_one_car_and_empty(tree, converted, tmp_path):
     with pytest.raises(ValueError, match="paste them back"):
         ev.process("aachen_000000_000019", {"masks": np.ones((1, 2, 2), bool), "labels": [0],
                                          "scores": [1.0]})
+
+
+def test_official_eval_unmatched_prediction_inside_a_crowd_region(tree, converted, tmp_path):
+    """Cars have ground truth and one car prediction, but it lies inside the crowd car region
+    (ignored, not a false positive) and matches no car: the official script's AP code then
+    indexes an empty array (IndexError). The evaluator gives car AP 0: recall 0."""
+    dataset, _ = converted
+    ev = CityscapesInstanceEvaluator(gt_dir(tree), tmp_path / "void")
+    for img in dataset["images"]:
+        masks = np.zeros((0, H, W), bool)
+        labels, scores = [], []
+        if core_name(img["file_name"]) == "aachen_000000_000019":
+            masks = np.zeros((1, H, W), bool)
+            masks[0, 30:60, 110:150] = True  # the cargroup's pixels
+            labels, scores = [CLASSES.index("car")], [0.9]
+        ev.process(img["file_name"], {"masks": masks, "labels": labels, "scores": scores})
+    m = ev.evaluate()
+    assert m["per_class"]["car"] == {"AP": 0.0, "AP50": 0.0}
+    assert m["AP"] == 0.0

@@ -16,8 +16,9 @@ Three things about the official script are handled here rather than patched in i
 - It was written for NumPy 1.x; NumPy is pinned to 2.4 here (pycaffe's ABI), where np.in1d is
   gone and np.count_nonzero returns numpy.int64, which its json writer cannot serialise
   (matches.json). For the run, the module's `np` is a proxy that restores both (in1d as np.isin
-  on the flattened input, its definition; count_nonzero as a Python int); numpy itself is not
-  modified. Errors it reports with sys.exit become RuntimeError.
+  on the flattened input, its definition; count_nonzero as a Python int), and one crash of its
+  own (cumsum of an empty array, see the proxy); numpy itself is not modified. Errors it
+  reports with sys.exit become RuntimeError.
 """
 import contextlib
 import copy
@@ -49,6 +50,15 @@ class _NumpyAsOfficialExpects:
     @staticmethod
     def in1d(ar1, ar2, assume_unique=False, invert=False):
         return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
+
+    @staticmethod
+    def cumsum(a, *args, **kwargs):
+        # Its AP code reads cumsum(y_true)[-1]; when a class has ground truth and predictions
+        # but no match and every unmatched prediction is ignored (void), y_true is empty and
+        # the script dies with IndexError. A lone 0 makes that class's AP 0, the value the
+        # script itself gives a class with ground truth and no predictions.
+        out = np.cumsum(a, *args, **kwargs)
+        return out if out.size else np.zeros(1, out.dtype)
 
     @staticmethod
     def count_nonzero(a, axis=None, **kwargs):
