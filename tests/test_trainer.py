@@ -12,7 +12,6 @@ import pytest
 
 import caffe
 
-from fassst.build_paths import build_dir
 from fassst.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,13 +77,8 @@ def test_sigterm_snapshots_and_resume_matches_uninterrupted(straight_run, tmp_pa
     assert [r["loss_mask"] for r in _rows(tmp_path)] == [r["loss_mask"] for r in _rows(straight_run)]
 
 
-def test_log_reads_with_caffe_parse_log(straight_run, tmp_path):
-    log = tmp_path / "train.log"
-    log.write_text((straight_run / "train.log").read_text())
-    tool = os.path.join(build_dir(), "caffe", "tools", "extra", "parse_log.sh")
-    res = subprocess.run(["bash", tool, "train.log"], cwd=tmp_path, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    rows = [line.split() for line in (tmp_path / "train.log.train").read_text().splitlines()[1:]]
+def test_log_reads_with_caffe_parse_log(straight_run, parse_caffe_log):
+    rows, _ = parse_caffe_log((straight_run / "train.log").read_text())
     assert rows and rows[0][0] == "0"
     assert float(rows[0][2]) > 0  # TrainingLoss
     assert float(rows[0][3]) == pytest.approx(load_config("fassst_cpu_sample").solver.base_lr)
