@@ -169,7 +169,7 @@ class _Runner:
         self.net = self.predictor.net
         image = read_rgb(photo)
         lb = letterbox.fit(image.shape[0], image.shape[1], cfg.input_size)
-        self.input = letterbox.to_blob(letterbox.image_to_input(image, lb))
+        self.input = letterbox.image_to_blob(image, lb)
         self.net.blobs["data"].data[0] = self.input
         self.net.forward()
         self.rois = int(self.net.blobs["rois"].data.shape[0])

@@ -26,7 +26,7 @@ def deploy_spread(cfg, weights, ann, images, max_images=12, blobs=None, quiet=Fa
     for i in tqdm(range(count), desc="spread", unit="img", disable=quiet):
         image = dataset.load(i).image
         lb = letterbox.fit(*image.shape[:2], cfg.input_size)
-        net.blobs["data"].data[0] = letterbox.to_blob(letterbox.image_to_input(image, lb))
+        net.blobs["data"].data[0] = letterbox.image_to_blob(image, lb)
         net.forward()
         probe.add_net(net)
     return probe.report()
