@@ -216,6 +216,20 @@ TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionAllSmallS
   }
 }
 
+// Stride 2 on even widths 16 .. 34 (one block of 8 outputs per row, blocks overlapping at the
+// end, 2 full blocks, 2 and a bit; up to 32 the float planes are computed without the split) and
+// 48 (the split), odd and even heights: the stock result.
+TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionEvenWidthsStride2) {
+  const int widths[] = {16, 18, 26, 30, 32, 34, 48};
+  for (int w : widths) {
+    for (int h = 15; h <= 16; ++h) {
+      SCOPED_TRACE(::testing::Message() << h << " x " << w << " stride 2");
+      this->FillBottom(2, 3, h, w);
+      this->CompareWithGroupedConvolution(kSpecs[1]);
+    }
+  }
+}
+
 // Every depthwise convolution of MobileNetV2 at input 416 (channels, side, stride), batch 1.
 TYPED_TEST(DepthwiseConvolutionLayerTest, TestMatchesGroupedConvolutionMobileNetV2At416) {
   const int shapes[][3] = {{32, 208, 1}, {96, 208, 2}, {144, 104, 1}, {144, 104, 2},

@@ -360,6 +360,71 @@ inline void BackwardDataRowPair(int n, const float* w, const float* __restrict__
 }
 #endif
 
+// 3x3 pad 1 stride 2 forward of a narrow plane (kFusedMaxWidth) straight from the input: see
+// ForwardS2Fused. Double and other widths take the split path (returns false).
+template <typename Dtype>
+inline bool ForwardS2Fused(int, int, const Dtype*, const Dtype*, Dtype, Dtype*) {
+  return false;
+}
+
+#ifdef DEPTHWISE_SHUFFLE
+// The widest plane ForwardS2Fused takes. On 26-wide planes (576 x 26 at 416) the split path
+// spent half its time writing and re-reading the parity blocks and a tenth on the last-column
+// fix-up, per plane set-up on top: this path keeps the deinterleaved rows in registers.
+const int kFusedMaxWidth = 32;
+
+// Input row r's taps for outputs j .. j + 7: e (column 2 ox), o (2 ox + 1) and l (2 ox - 1,
+// zero left of the plane), from two 8-float loads and shuffles.
+inline void TapsS2(const float* r, int j, Float8* l, Float8* e, Float8* o) {
+  Float8 a, b;
+  std::memcpy(&a, r + 2 * j, sizeof(a));
+  std::memcpy(&b, r + 2 * j + 8, sizeof(b));
+  *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+  *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+  const Float8 prev = Float8{} + (j > 0 ? r[2 * j - 1] : 0.f);
+  *l = __builtin_shufflevector(*o, prev, 8, 0, 1, 2, 3, 4, 5, 6);
+}
+
+// Float planes of even width w = 2 wo, 8 <= wo, w <= kFusedMaxWidth: output rows in blocks of 8
+// columns (the last block overlapping the one before rather than a scalar tail), each from its
+// three input rows' taps, the lowest row's kept for the next output row. The sum runs in the
+// split path's tap order; the last column's right taps are read as an odd column here (the
+// split path adds them after), so that column may differ from it by rounding.
+DEPTHWISE_CLONES bool ForwardS2Fused(int h, int w, const float* in, const float* wt,
+                                     float bias, float* out) {
+  const int wo = w / 2, ho = (h + 1) / 2;
+  if ((w & 1) || wo < 8 || w > kFusedMaxWidth) return false;
+  Float8 k[9];
+  for (int m = 0; m < 9; ++m) k[m] = Float8{} + wt[m];
+  const Float8 zero = {};
+  for (int j = 0;; j += 8) {
+    if (j + 8 > wo) j = wo - 8;
+    Float8 l0 = zero, e0 = zero, o0 = zero;  // input row 2 oy - 1: padding for oy = 0
+    for (int oy = 0; oy < ho; ++oy) {
+      const float* r = in + 2 * oy * w;
+      Float8 l1, e1, o1, l2 = zero, e2 = zero, o2 = zero;
+      TapsS2(r, j, &l1, &e1, &o1);
+      if (2 * oy + 1 < h) TapsS2(r + w, j, &l2, &e2, &o2);
+      Float8 v = bias + k[0] * l0;
+      v += k[1] * e0;
+      v += k[2] * o0;
+      v += k[3] * l1;
+      v += k[4] * e1;
+      v += k[5] * o1;
+      v += k[6] * l2;
+      v += k[7] * e2;
+      v += k[8] * o2;
+      std::memcpy(out + oy * wo + j, &v, sizeof(v));
+      l0 = l2;
+      e0 = e2;
+      o0 = o2;
+    }
+    if (j + 8 == wo) break;
+  }
+  return true;
+}
+#endif
+
 // The bottom diff (h, w) of a 3x3 pad 1 stride 2 plane from its top diff (ho, wo), row pair by
 // row pair; `zero` stands for top row ho, `spare` takes bottom row h (h odd).
 template <typename Dtype>
@@ -571,6 +636,7 @@ void DepthwisePlanes<Dtype>::ForwardPlane(const Dtype* in, const Dtype* in_end,
   if (path_ == k3x3Stride1) {
     ForwardS1(in, weight, bias, out);
   } else if (path_ == k3x3Stride2) {
+    if (ForwardS2Fused(g_.height, g_.width, in, weight, bias, out)) return;
     const int wo = g_.out_w;
     const Dtype* src[9];
     RunsS2(src);
