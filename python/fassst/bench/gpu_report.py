@@ -1,0 +1,264 @@
+"""The GPU check's report (scripts/gpu_report.py): what scripts/gpu_check.sh brought back, as
+markdown. Reads OUT/logs.tar.gz (and summary.txt in it) with the --from-logs readers of
+bench.py, bench_depthwise.py and bench_layers.py, the gtest XML (its log when the XML is missing:
+a run cut short), and cudnn_probe's JSON joined to Caffe's times of the same shapes. A step that
+did not run leaves its section saying so instead of stopping the report.
+"""
+import json
+import os
+import re
+import shutil
+import tarfile
+import xml.etree.ElementTree as ET
+
+from fassst.bench import caffe_time, net_bench
+from fassst.bench.gpu_bundle import check_settings
+from fassst.errors import InputError, MissingFileError
+
+_OK = re.compile(r"^\[       OK \] (\S+) \(\d+ ms\)", re.M)
+_FAILED = re.compile(r"^\[  FAILED  \] (\S+?)(?:, where .*)? \(\d+ ms\)", re.M)
+_STARTED = re.compile(r"^\[ RUN      \] (\S+)", re.M)
+
+
+def unpack(src, dest):
+    """Extracts src (a folder holding logs.tar.gz, or the tarball) into dest (replaced);
+    returns the results folder."""
+    tar = os.path.join(src, "logs.tar.gz") if os.path.isdir(src) else src
+    if not os.path.isfile(tar):
+        raise MissingFileError(f"{tar}: no such file (scripts/gpu_check.sh writes it to its --out)")
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    try:
+        with tarfile.open(tar) as t:
+            names = t.getnames()
+            if not all(n == "results" or n.startswith("results/") for n in names):
+                raise InputError(f"{tar}: not a gpu_check.sh archive (members outside results/)")
+            t.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    except tarfile.TarError as e:
+        raise InputError(f"{tar}: unreadable archive ({e})") from None
+    return os.path.join(dest, "results")
+
+
+def gtest_summary(results):
+    """dict(source, total, passed, failed, failed_names, seconds, complete) of the layer tests;
+    None when they did not run."""
+    xml, log = os.path.join(results, "gtest.xml"), os.path.join(results, "gtest.log")
+    if os.path.isfile(xml):
+        root = ET.parse(xml).getroot()
+        failed = [f"{case.get('classname')}.{case.get('name')}" for case in root.iter("testcase")
+                  if case.find("failure") is not None or case.find("error") is not None]
+        ran = [c for c in root.iter("testcase") if c.get("status", "run") == "run"]
+        return dict(source="gtest XML", total=len(ran), passed=len(ran) - len(failed),
+                    failed=len(failed), failed_names=failed, seconds=float(root.get("time", 0)),
+                    complete=True)
+    if not os.path.isfile(log):
+        return None
+    with open(log, errors="replace") as f:
+        text = f.read()
+    ok, failed, started = _OK.findall(text), _FAILED.findall(text), _STARTED.findall(text)
+    unfinished = [t for t in started if t not in ok and t not in failed]
+    return dict(source="gtest log (no XML: the run was cut short)", total=len(ok) + len(failed),
+                passed=len(ok), failed=len(failed) + len(unfinished),
+                failed_names=failed + [f"{t} (did not finish)" for t in unfinished],
+                seconds=None, complete=False)
+
+
+def _plan_groups(results):
+    with open(os.path.join(results, "plan.txt")) as f:
+        return [line.split()[1] for line in f if line.startswith("nets ")]
+
+
+def _hardware(summary):
+    m = re.search(r"^machine: ([^,;]+)", summary, re.M)
+    return m.group(1).strip() if m else "unknown"
+
+
+def net_fps(log_dir):
+    """[(config, label, forward ms)] of a bench group's nets that have a finished log."""
+    with open(os.path.join(log_dir, "nets.json")) as f:
+        index = json.load(f)
+    out = []
+    for name, meta in index["nets"].items():
+        log = os.path.join(log_dir, name + ".log")
+        if os.path.isfile(log):
+            with open(log, errors="replace") as f:
+                try:
+                    out.append((index["config"], meta["label"], caffe_time.forward_pass_ms(f.read())))
+                except ValueError:
+                    pass
+    return out
+
+
+def _cases(log_dir):
+    """{case: (forward ms, backward ms)} of a cases group, or the reason there is none."""
+    try:
+        return {name: (f, b) for name, f, b in caffe_time.rows_from_logs(log_dir)}
+    except (OSError, ValueError) as e:
+        return str(e)
+
+
+def depthwise_markdown(log_dir):
+    """bench_depthwise.py's table from `caffe time` logs: grouped Convolution against the
+    DepthwiseConvolution layer per shape, and the 17 layers weighted by their counts."""
+    rows = _cases(log_dir)
+    if isinstance(rows, str):
+        return f"not measured: {rows}\n"
+    lines = ["| channels x side, stride | layers | stock fwd | depthwise fwd | speedup | stock bwd "
+             "| depthwise bwd | speedup |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = [0.0] * 4
+    for name, (sf, sb) in rows.items():
+        if not name.startswith("Convolution "):
+            continue
+        shape = name[len("Convolution "):]
+        df, db = rows["DepthwiseConvolution " + shape]
+        count = int(re.search(r"\(x(\d+)\)", shape).group(1))
+        for i, v in enumerate((sf, df, sb, db)):
+            total[i] += count * v
+        lines.append(f"| {shape.split(' (')[0]} | {count} | {sf:.3f} | {df:.3f} | {_x(sf, df)} | "
+                     f"{sb:.3f} | {db:.3f} | {_x(sb, db)} |")
+    sf, df, sb, db = total
+    lines.append(f"| all, weighted | | {sf:.2f} | {df:.2f} | {_x(sf, df)} | {sb:.2f} | {db:.2f} "
+                 f"| {_x(sb, db)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _x(a, b):
+    return f"{a / b:.1f}x" if b > 0 else "-"
+
+
+def cases_markdown(log_dir):
+    rows = _cases(log_dir)
+    if isinstance(rows, str):
+        return f"not measured: {rows}\n"
+    return ("| case (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|\n"
+            + "".join(f"| {n} | {f:.3f} | {b:.3f} |\n" for n, (f, b) in rows.items()))
+
+
+def cudnn_markdown(results):
+    """Caffe's time of each probe shape (im2col + cuBLAS Convolution; for depthwise shapes also
+    the DepthwiseConvolution layer) beside torch's cuDNN FP32 / TF32 and cuDNN-disabled times,
+    and per group the forward milliseconds cuDNN FP32 would save, weighted by layer count."""
+    probe_path = os.path.join(results, "cudnn_probe.json")
+    if not os.path.isfile(probe_path):
+        log = os.path.join(results, "cudnn_probe.log")
+        why = "the probe did not run"
+        if os.path.isfile(log):
+            with open(log, errors="replace") as f:
+                lines = f.read().strip().splitlines()
+            why = lines[-1] if lines else "the probe printed nothing"
+        return f"not measured: {why}\n"
+    with open(probe_path) as f:
+        probe = json.load(f)
+    with open(os.path.join(results, "cudnn_shapes.json")) as f:
+        shapes = {(s["group"], s["case"]): s for s in json.load(f)}
+    caffe = {}
+    lines = [f"torch {probe['torch']}, CUDA {probe['cuda']}, cuDNN {probe['cudnn']} on "
+             f"{probe['device']}; ms, torch: median of {probe['repeats']}, Caffe: `caffe time` mean.",
+             "", "| group | shape | layers | Caffe conv fwd / bwd | our depthwise fwd / bwd | "
+             "cuDNN FP32 fwd / bwd | cuDNN TF32 fwd / bwd | torch no cuDNN fwd / bwd | "
+             "cuDNN FP32 vs Caffe's best, fwd |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    saved = {}
+    for row in probe["rows"]:
+        group = row["group"]
+        if group not in caffe:
+            caffe[group] = _cases(os.path.join(results, "nets", group))
+        have = caffe[group] if isinstance(caffe[group], dict) else {}
+        shape = shapes[(group, row["case"])]
+        conv = have.get(shape["caffe"].get("Convolution"))
+        layer = have.get(shape["caffe"].get("DepthwiseConvolution"))
+        count = shape["count"]
+        t = row["times"]
+        best = min((v[0] for v in (conv, layer) if v), default=None)
+        lines.append(f"| {group} | {row['case'].split(' (')[0]} | {count} | {_pair(conv)} | "
+                     f"{_pair(layer)} | {_pair(t['cudnn_fp32'])} | {_pair(t['cudnn_tf32'])} | "
+                     f"{_pair(t['native'])} | {_x(best, t['cudnn_fp32'][0]) if best else '-'} |")
+        if best:
+            s = saved.setdefault(group, [0.0, 0.0])
+            s[0] += count * best
+            s[1] += count * t["cudnn_fp32"][0]
+    lines.append("")
+    for group, (ours, cudnn) in saved.items():
+        lines.append(f"- {group}: Caffe's best {ours:.2f} ms forward over its layers, cuDNN FP32 "
+                     f"{cudnn:.2f} ms: cuDNN would save {ours - cudnn:.2f} ms a forward.")
+    return "\n".join(lines) + "\n"
+
+
+def _pair(v):
+    return f"{v[0]:.3f} / {v[1]:.3f}" if v else "-"
+
+
+def report(src, md_path):
+    """Unpacks src next to md_path (md_path without .md) and writes the markdown; returns it."""
+    results = unpack(src, os.path.splitext(md_path)[0])
+    try:
+        with open(os.path.join(results, "summary.txt")) as f:
+            summary = f.read()
+        groups = _plan_groups(results)
+        with open(os.path.join(results, "bundle.json")) as f:
+            manifest = json.load(f)
+    except OSError as e:
+        raise InputError(f"{src}: incomplete archive ({e})") from None
+    hardware = _hardware(summary)
+    targets = check_settings()["fps_targets"]
+    first = summary.splitlines()[0] if summary else ""
+    out = [f"# GPU check: {hardware}", "",
+           f"`scripts/gpu_check.sh` ({first}); bundle of commit {manifest['commit']} "
+           f"({manifest['build_kind']} build {manifest['build']}, staged {manifest['created']}); "
+           f"report by `scripts/gpu_report.py`. Raw logs: `{os.path.relpath(results)}`.", ""]
+
+    out += ["## Layer tests (fassst_layer_tests)", ""]
+    gt = gtest_summary(results)
+    if gt is None:
+        out.append("not run")
+    else:
+        secs = f" in {gt['seconds']:.0f} s" if gt["seconds"] is not None else ""
+        out.append(f"{gt['total']} tests: **{gt['passed']} passed, {gt['failed']} failed**{secs} "
+                   f"({gt['source']}).")
+        out += [f"- failed: {n}" for n in gt["failed_names"]]
+    out.append("")
+
+    out += ["## Frame rate against issue 13's targets", "",
+            "Forward only, batch 1, `caffe time -phase TEST` mean, random weights, every slot "
+            "through the tail (not end to end: no letterbox, decode or mask paste).", "",
+            "| config | net | forward ms | FPS | target FPS | |", "|---|---|---:|---:|---:|---|"]
+    fps_rows = []
+    for group in groups:
+        if group.startswith("bench_"):
+            fps_rows += net_fps(os.path.join(results, "nets", group))
+    for config, label, ms in fps_rows:
+        target = targets.get(config)
+        fps = 1e3 / ms
+        verdict = "" if target is None else ("meets" if fps >= target else
+                                             f"short by {100 * (1 - fps / target):.0f} %")
+        out.append(f"| {config} | {label} | {ms:.2f} | {fps:.1f} | {target or '-'} | {verdict} |")
+    missing = [c for c in targets if c not in {r[0] for r in fps_rows}]
+    if missing:
+        out += ["", f"Not measured in this run: {', '.join(missing)}."]
+    out.append("")
+
+    for group in groups:
+        log_dir = os.path.join(results, "nets", group)
+        if group.startswith("bench_"):
+            out.append("## Whole net: " + group[len("bench_"):])
+            out.append("")
+            try:
+                out.append(net_bench.from_logs(log_dir, hardware))
+            except (OSError, ValueError) as e:
+                out.append(f"not measured: {e}\n")
+        elif group.startswith("depthwise_"):
+            out += [f"## Depthwise convolutions at input {group[len('depthwise_'):]}, "
+                    f"grouped Convolution vs DepthwiseConvolution (ms, `caffe time` mean)", "",
+                    depthwise_markdown(log_dir)]
+        elif group.startswith("tail_"):
+            out += [f"## Mask tail 3x3 convs, {group[len('tail_'):]} (stock Convolution)", "",
+                    cases_markdown(log_dir)]
+        else:
+            out += ["## FASSST layers at paper size", "", cases_markdown(log_dir)]
+
+    out += ["## cuDNN against this Caffe's convolutions", "", cudnn_markdown(results)]
+    out += ["## Steps", "", "```", summary.rstrip(), "```", ""]
+    text = "\n".join(out)
+    with open(md_path, "w") as f:
+        f.write(text)
+    return text
