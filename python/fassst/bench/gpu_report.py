@@ -205,7 +205,8 @@ def report(src, md_path):
     out = [f"# GPU check: {hardware}", "",
            f"`scripts/gpu_check.sh` ({first}); bundle of commit {manifest['commit']} "
            f"({manifest['build_kind']} build {manifest['build']}, staged {manifest['created']}); "
-           f"report by `scripts/gpu_report.py`. Raw logs: `{os.path.relpath(results)}`.", ""]
+           f"report by `scripts/gpu_report.py`. Raw logs beside this file: "
+           f"`{os.path.relpath(results, os.path.dirname(os.path.abspath(md_path)))}/`.", ""]
 
     out += ["## Layer tests (fassst_layer_tests)", ""]
     gt = gtest_summary(results)
@@ -229,8 +230,8 @@ def report(src, md_path):
     for config, label, ms in fps_rows:
         target = targets.get(config)
         fps = 1e3 / ms
-        verdict = "" if target is None else ("meets" if fps >= target else
-                                             f"short by {100 * (1 - fps / target):.0f} %")
+        verdict = "" if target is None else ("meets it" if fps >= target else
+                                             f"short: {fps / target:.2g} of it")
         out.append(f"| {config} | {label} | {ms:.2f} | {fps:.1f} | {target or '-'} | {verdict} |")
     missing = [c for c in targets if c not in {r[0] for r in fps_rows}]
     if missing:
