@@ -58,17 +58,21 @@ def time_shape(torch, shape, warmup=5, repeats=30):
     kw = dict(stride=shape["stride"], padding=shape["pad"], groups=shape["groups"])
     conv = torch.nn.functional.conv2d
     out = {}
+    cudnn = torch.backends.cudnn
+    # the settings as attributes (the long-standing API) rather than cudnn.flags(), whose keyword
+    # arguments have changed between torch releases
+    cudnn.benchmark, cudnn.deterministic = True, False
+    torch.backends.cuda.matmul.allow_tf32 = False  # torch's own GEMMs in FP32, as Caffe's SGEMM
     for mode, enabled, tf32 in MODES:
-        with torch.backends.cudnn.flags(enabled=enabled, benchmark=True, deterministic=False,
-                                        allow_tf32=tf32):
-            torch.backends.cuda.matmul.allow_tf32 = False
-            with torch.no_grad():
-                fwd = _median_ms(torch, lambda: conv(x, w, **kw), warmup, repeats)
-            y = conv(x, w, **kw)
-            g = torch.randn_like(y)
-            bwd = _median_ms(torch, lambda: torch.autograd.grad(y, (x, w), g, retain_graph=True),
-                             warmup, repeats)
+        cudnn.enabled, cudnn.allow_tf32 = enabled, tf32
+        with torch.no_grad():
+            fwd = _median_ms(torch, lambda: conv(x, w, **kw), warmup, repeats)
+        y = conv(x, w, **kw)
+        g = torch.randn_like(y)
+        bwd = _median_ms(torch, lambda: torch.autograd.grad(y, (x, w), g, retain_graph=True),
+                         warmup, repeats)
         out[mode] = [round(fwd, 4), round(bwd, 4)]
+    cudnn.enabled = True
     return out
 
 
@@ -82,7 +86,13 @@ def run(shapes, warmup=5, repeats=30, log=print):
         f"median of {repeats} after {warmup} warm-up")
     log("| shape | " + " | ".join(f"{m} fwd | {m} bwd" for m in rec["modes"]) + " |")
     for shape in shapes:
-        times = time_shape(torch, shape, warmup, repeats)
+        try:
+            times = time_shape(torch, shape, warmup, repeats)
+        except RuntimeError as e:  # one shape failing (memory, a missing kernel) keeps the others
+            log(f"| {shape['group']} {shape['case']} | failed: {str(e).splitlines()[0]} |")
+            rec.setdefault("failed", []).append(dict(group=shape["group"], case=shape["case"],
+                                                     error=str(e).splitlines()[0]))
+            continue
         rec["rows"].append(dict(group=shape["group"], case=shape["case"], times=times))
         log(f"| {shape['group']} {shape['case']} | "
             + " | ".join(f"{f:.3f} | {b:.3f}" for f, b in times.values()) + " |")

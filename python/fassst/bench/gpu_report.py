@@ -178,6 +178,8 @@ def cudnn_markdown(results):
             s[0] += count * best
             s[1] += count * t["cudnn_fp32"][0]
     lines.append("")
+    lines += [f"- not timed by the probe: {f['group']} {f['case']}: {f['error']}"
+              for f in probe.get("failed", [])]
     for group, (ours, cudnn) in saved.items():
         lines.append(f"- {group}: Caffe's best {ours:.2f} ms forward over its layers, cuDNN FP32 "
                      f"{cudnn:.2f} ms: cuDNN would save {ours - cudnn:.2f} ms a forward.")
