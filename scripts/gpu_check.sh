@@ -49,8 +49,9 @@ tars=("$bundle"/bundle.tar.*)
 if ((cpu)); then
   budget=${budget:-3600} per_net=600 gtest_limit=600 gpu_flag=()
   iters=${iters:-1}
-  # CPU typed cases only: /2 and /3 are the GPU devices of TestDtypesAndDevices in a GPU build
-  filter=${filter:-"-*/2.*:*/3.*:*CPUvsGPU*:*GPUTest*"}
+  # CPU cases only: /2 and /3 are the GPU devices of TestDtypesAndDevices in a GPU build, and
+  # every GPU-only test has GPU in its name (CPUvsGPU, GPUMatchesCPU, PyramidROIAlignGPUTest)
+  filter=${filter:-"-*/2.*:*/3.*:*GPU*"}
 else
   budget=${budget:-540} per_net=90 gtest_limit=330 gpu_flag=(-gpu 0)
 fi
@@ -111,8 +112,8 @@ run_step() {
   return $rc
 }
 status() { case $1 in 0) echo ok ;; 124|137) echo "TIMED OUT after $2s" ;; *) echo "rc $1" ;; esac; }
-# count BANNER TAIL: the number on gtest's last "[BANNER] N tests TAIL" line
-count() { sed -n "s/^\[$1\] \([0-9]*\) tests\{0,1\}$2.*/\1/p" "$R/gtest.log" | tail -n 1; }
+# count LOG BANNER TAIL: the number on gtest's last "[BANNER] N tests TAIL" line in LOG
+count() { sed -n "s/^\[$2\] \([0-9]*\) tests\{0,1\}$3.*/\1/p" "$1" | tail -n 1; }
 
 # ---- the machine ----
 {
@@ -134,6 +135,8 @@ else:
   echo "== LD_LIBRARY_PATH of the bundle's binaries"; echo "$ldpath"
   for b in caffe fassst_layer_tests; do echo "== ldd bin/$b"; "${benv[@]}" ldd "$B/bin/$b" 2>&1; done
 } > "$R/env.txt" 2>&1
+"${benv[@]}" timeout 60 "$B/bin/fassst_layer_tests" ${filter:+"--gtest_filter=$filter"} \
+  --gtest_list_tests > "$R/gtest_list.txt" 2>&1
 gpu="$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 note "machine: ${gpu:-no nvidia-smi}; $(grep -m1 "^torch" "$R/env.txt" || echo "python3: none")"
 missing="$(grep "not found" "$R/env.txt" | awk '{print $1}' | sort -u | tr '\n' ' ')"
@@ -168,13 +171,38 @@ while read -r -u 3 kind dir n; do
       ((rc == 99)) || note "step cudnn_probe: $(status $rc $last_secs), ${last_secs}s: $(tail -n 1 "$R/cudnn_probe.log")"
       ;;
     gtests)
+      # A CHECK failing in a test aborts the whole binary (a CUDA error in a kernel never run on
+      # a GPU before, say). Then the run is resumed without the tests already started, the
+      # aborted one counted as failed: run k writes gtest.k.log / gtest.k.xml (run 1: gtest.*).
       echo "running fassst_layer_tests ${filter:+(filter $filter) }..."
-      run_step gtests "$gtest_limit" "$R/gtest.log" "${benv[@]}" "$B/bin/fassst_layer_tests" \
-        ${filter:+"--gtest_filter=$filter"} "--gtest_output=xml:$R/gtest.xml"
-      rc=$?
-      ((rc == 99)) && continue
-      ran=$(count "==========" " from") passed=$(count "  PASSED  " "\\.") nfail=$(count "  FAILED  " ", listed")
-      note "step gtests: $(status $rc $last_secs), ${last_secs}s: ${ran:-?} ran, ${passed:-?} passed, ${nfail:-0} failed"
+      skip="" gtest_run=1 last_case=""
+      while :; do
+        sfx=$( ((gtest_run > 1)) && echo ".$gtest_run")
+        gfilter=$filter
+        if [[ -n $skip ]]; then
+          if [[ $gfilter == *-* ]]; then gfilter+=":$skip"; else gfilter="${gfilter:-*}-$skip"; fi
+        fi
+        run_step "gtests$sfx" "$gtest_limit" "$R/gtest$sfx.log" "${benv[@]}" "$B/bin/fassst_layer_tests" \
+          ${gfilter:+"--gtest_filter=$gfilter"} "--gtest_output=xml:$R/gtest$sfx.xml"
+        rc=$?
+        ((rc == 99)) && break
+        ran=$(count "$R/gtest$sfx.log" "==========" " from") passed=$(count "$R/gtest$sfx.log" "  PASSED  " "\\.")
+        nfail=$(count "$R/gtest$sfx.log" "  FAILED  " ", listed")
+        note "step gtests$sfx: $(status $rc $last_secs), ${last_secs}s: ${ran:-?} ran, ${passed:-?} passed, ${nfail:-0} failed"
+        # 0: all passed, 1: some failed; a timeout ends it too; anything else is a crash
+        ((rc == 0 || rc == 1 || rc == 124 || rc == 137 || gtest_run == 10)) && break
+        started=$(sed -n 's/^\[ RUN      \] //p' "$R/gtest$sfx.log" | tr '\n' ':')
+        [[ -n $started ]] || break
+        aborted=$(sed -n 's/^\[ RUN      \] //p' "$R/gtest$sfx.log" | tail -n 1)
+        skip="${skip:+$skip:}${started%:}" gtest_run=$((gtest_run + 1))
+        more=""
+        if [[ ${aborted%%.*} == "${last_case:-}" ]]; then  # twice in one case: leave the case
+          skip+=":${aborted%%.*}.*" more="; the rest of ${aborted%%.*} is left out"
+        fi
+        last_case=${aborted%%.*}
+        note "step gtests$sfx: aborted in $aborted; resuming without the" \
+          "$(tr ':' '\n' <<< "${started%:}" | wc -l) tests it started$more"
+      done
       ;;
     *) note "plan.txt: unknown step '$kind'"; failed=$((failed + 1)) ;;
   esac

@@ -95,7 +95,8 @@ def test_report_reads_the_run(run, tmp_path):
     text = md.read_text()
     gt = gpu_report.gtest_summary(run["results"])
     assert gt["complete"] and gt["passed"] > 0 and gt["failed"] == 0
-    assert f"{gt['total']} tests: **{gt['passed']} passed, 0 failed**" in text
+    assert gt["listed"] == gt["total"]  # every test --gtest_list_tests names ran
+    assert f"{gt['total']} of {gt['listed']} listed tests ran: **{gt['passed']} passed, 0 failed**" in text
     # the FPS row is the log's own forward time
     folder = os.path.join(run["results"], "nets", "bench_fassst_cpu_sample")
     with open(os.path.join(folder, "folded.log")) as f:
@@ -139,6 +140,7 @@ def test_gtest_log_cut_short_counts_the_unfinished_test(run, tmp_path):
     cut = gpu_report.gtest_summary(str(tmp_path))
     assert not cut["complete"]
     assert cut["passed"] == full["passed"] - 1 and cut["failed"] == 1
+    assert cut["total"] == cut["passed"] + cut["failed"]
     assert cut["failed_names"][0].endswith("(did not finish)")
 
 

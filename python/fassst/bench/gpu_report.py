@@ -40,28 +40,58 @@ def unpack(src, dest):
     return os.path.join(dest, "results")
 
 
-def gtest_summary(results):
-    """dict(source, total, passed, failed, failed_names, seconds, complete) of the layer tests;
-    None when they did not run."""
-    xml, log = os.path.join(results, "gtest.xml"), os.path.join(results, "gtest.log")
+def _gtest_run(xml, log):
+    """(total, passed, failed names, seconds or None, complete) of one fassst_layer_tests run."""
     if os.path.isfile(xml):
         root = ET.parse(xml).getroot()
-        failed = [f"{case.get('classname')}.{case.get('name')}" for case in root.iter("testcase")
-                  if case.find("failure") is not None or case.find("error") is not None]
         ran = [c for c in root.iter("testcase") if c.get("status", "run") == "run"]
-        return dict(source="gtest XML", total=len(ran), passed=len(ran) - len(failed),
-                    failed=len(failed), failed_names=failed, seconds=float(root.get("time", 0)),
-                    complete=True)
-    if not os.path.isfile(log):
-        return None
+        failed = [f"{c.get('classname')}.{c.get('name')}" for c in ran
+                  if c.find("failure") is not None or c.find("error") is not None]
+        return len(ran), len(ran) - len(failed), failed, float(root.get("time", 0)), True
     with open(log, errors="replace") as f:
         text = f.read()
     ok, failed, started = _OK.findall(text), _FAILED.findall(text), _STARTED.findall(text)
     unfinished = [t for t in started if t not in ok and t not in failed]
-    return dict(source="gtest log (no XML: the run was cut short)", total=len(ok) + len(failed),
-                passed=len(ok), failed=len(failed) + len(unfinished),
-                failed_names=failed + [f"{t} (did not finish)" for t in unfinished],
-                seconds=None, complete=False)
+    failed = failed + [f"{t} (did not finish)" for t in unfinished]
+    return len(ok) + len(failed), len(ok), failed, None, False
+
+
+def listed_tests(text):
+    """Case.Test names from `--gtest_list_tests` output (the GPU build's main prints device lines
+    before the list: they are neither a case line nor an indented test line)."""
+    names, case = [], None
+    for line in text.splitlines():
+        if re.fullmatch(r"[A-Za-z_][\w/]*\.", line.strip()) and not line.startswith(" "):
+            case = line.strip()
+        elif case and line.startswith("  ") and line.strip():
+            names.append(case + line.split()[0])
+    return names
+
+
+def gtest_summary(results):
+    """dict(source, runs, total, passed, failed, failed_names, seconds, complete) of the layer
+    tests over gpu_check.sh's runs (gtest.*, then gtest.2.* ... after an abort); None when they
+    did not run. complete: every run left its XML (an aborted run leaves only its log)."""
+    runs = []
+    for k in range(1, 100):
+        sfx = "" if k == 1 else f".{k}"
+        xml, log = (os.path.join(results, f"gtest{sfx}.{ext}") for ext in ("xml", "log"))
+        if not (os.path.isfile(xml) or os.path.isfile(log)):
+            break
+        runs.append(_gtest_run(xml, log))
+    if not runs:
+        return None
+    complete = all(r[4] for r in runs)
+    secs = [r[3] for r in runs]
+    listed = None
+    if os.path.isfile(os.path.join(results, "gtest_list.txt")):
+        with open(os.path.join(results, "gtest_list.txt"), errors="replace") as f:
+            listed = len(listed_tests(f.read())) or None
+    return dict(source=f"{len(runs)} run(s); " + ("gtest XML" if complete else
+                                                  "gtest XML, or the log of a run cut short"),
+                runs=len(runs), total=sum(r[0] for r in runs), passed=sum(r[1] for r in runs),
+                failed=sum(len(r[2]) for r in runs), failed_names=[n for r in runs for n in r[2]],
+                seconds=sum(secs) if None not in secs else None, complete=complete, listed=listed)
 
 
 def _plan_groups(results):
@@ -216,8 +246,9 @@ def report(src, md_path):
         out.append("not run")
     else:
         secs = f" in {gt['seconds']:.0f} s" if gt["seconds"] is not None else ""
-        out.append(f"{gt['total']} tests: **{gt['passed']} passed, {gt['failed']} failed**{secs} "
-                   f"({gt['source']}).")
+        of = f" of {gt['listed']} listed" if gt["listed"] else ""
+        out.append(f"{gt['total']}{of} tests ran: **{gt['passed']} passed, {gt['failed']} failed**"
+                   f"{secs} ({gt['source']}).")
         out += [f"- failed: {n}" for n in gt["failed_names"]]
     out.append("")
 
