@@ -158,3 +158,17 @@ def test_staging_is_idempotent_and_keeps_out_of_foreign_folders(run, tmp_path):
     assert refused.stderr.strip().splitlines() == [
         f"error: {tmp_path}: holds ['notes.txt'], not a bundle folder; give another --out"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_group_cut_short_keeps_the_nets_timed(run, tmp_path):
+    folder = tmp_path / "depthwise_64"
+    shutil.copytree(os.path.join(run["results"], "nets", "depthwise_64"), folder)
+    whole = gpu_report.depthwise_markdown(str(folder))
+    index = json.loads((folder / "cases.json").read_text())
+    last = list(index)[-1]  # the budget ran out before the last net
+    os.remove(folder / f"{last}.log")
+    cut = gpu_report.depthwise_markdown(str(folder))
+    shape = index[last]["case"].split(" ", 1)[1].split(" (")[0]
+    assert f"| {shape} |" in whole and f"| {shape} |" not in cut
+    assert cut.endswith(f"Partial: {len(index) - 1} of {len(index)} nets timed.\n")
+    assert len(cut.splitlines()) == len(whole.splitlines()) + 1  # one row less, two lines more

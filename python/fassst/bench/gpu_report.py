@@ -121,11 +121,34 @@ def net_fps(log_dir):
 
 
 def _cases(log_dir):
-    """{case: (forward ms, backward ms)} of a cases group, or the reason there is none."""
+    """{case: (forward ms, backward ms)} of a cases group, or the reason there is none. A group
+    the time budget cut short keeps the cases whose logs are whole."""
     try:
         return {name: (f, b) for name, f, b in caffe_time.rows_from_logs(log_dir)}
     except (OSError, ValueError) as e:
-        return str(e)
+        why = str(e)
+    try:
+        with open(os.path.join(log_dir, "cases.json")) as f:
+            index = json.load(f)
+    except (OSError, ValueError):
+        return why
+    rows = {}
+    for slug, case in index.items():
+        try:
+            with open(os.path.join(log_dir, slug + ".log"), errors="replace") as f:
+                times = caffe_time.parse_log(f.read())
+        except OSError:
+            continue
+        if all(name in times for name in case["layers"]):
+            rows[case["case"]] = (sum(times[n][0] for n in case["layers"]),
+                                  sum(times[n][1] for n in case["layers"]))
+    return rows or why
+
+
+def _partial(log_dir, rows):
+    with open(os.path.join(log_dir, "cases.json")) as f:
+        listed = len(json.load(f))
+    return "" if len(rows) == listed else f"\nPartial: {len(rows)} of {listed} nets timed.\n"
 
 
 def depthwise_markdown(log_dir):
@@ -141,6 +164,8 @@ def depthwise_markdown(log_dir):
         if not name.startswith("Convolution "):
             continue
         shape = name[len("Convolution "):]
+        if "DepthwiseConvolution " + shape not in rows:
+            continue
         df, db = rows["DepthwiseConvolution " + shape]
         count = int(re.search(r"\(x(\d+)\)", shape).group(1))
         for i, v in enumerate((sf, df, sb, db)):
@@ -150,7 +175,7 @@ def depthwise_markdown(log_dir):
     sf, df, sb, db = total
     lines.append(f"| all, weighted | | {sf:.2f} | {df:.2f} | {_x(sf, df)} | {sb:.2f} | {db:.2f} "
                  f"| {_x(sb, db)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _partial(log_dir, rows)
 
 
 def _x(a, b):
@@ -162,7 +187,8 @@ def cases_markdown(log_dir):
     if isinstance(rows, str):
         return f"not measured: {rows}\n"
     return ("| case (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|\n"
-            + "".join(f"| {n} | {f:.3f} | {b:.3f} |\n" for n, (f, b) in rows.items()))
+            + "".join(f"| {n} | {f:.3f} | {b:.3f} |\n" for n, (f, b) in rows.items())
+            + _partial(log_dir, rows))
 
 
 def cudnn_markdown(results):
