@@ -139,7 +139,7 @@ else:
   --gtest_list_tests > "$R/gtest_list.txt" 2>&1
 gpu="$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 note "machine: ${gpu:-no nvidia-smi}; $(grep -m1 "^torch" "$R/env.txt" || echo "python3: none")"
-missing="$(grep "not found" "$R/env.txt" | awk '{print $1}' | sort -u | tr '\n' ' ')"
+missing="$(grep "=> not found" "$R/env.txt" | awk '{print $1}' | sort -u | tr '\n' ' ')"
 [[ -z $missing ]] || { note "MISSING LIBRARIES for the bundle's binaries: $missing"; failed=$((failed + 1)); }
 if ((!cpu)); then
   run_step device_query 30 "$R/device_query.log" "${benv[@]}" "$B/bin/caffe" device_query -gpu 0
