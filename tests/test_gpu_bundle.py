@@ -1,0 +1,174 @@
+"""The GPU check in one call, run here through its --cpu path on this machine's CPU build: the
+bundle is staged (small plan), scripts/gpu_check.sh --cpu runs every step from the unpacked
+bundle alone, and scripts/gpu_report.py reads what it wrote. The GPU path itself needs a lent GPU."""
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from fassst.bench import caffe_time, gpu_bundle, gpu_report, net_bench
+from fassst.build_paths import REPO_ROOT, build_dir
+
+PLAN = "bench:fassst_cpu_sample,layers,tail:fassst_cpu_sample,depthwise:64,probe,gtests"
+SCRIPTS = os.path.join(REPO_ROOT, "scripts")
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+
+def _stage(out):
+    return subprocess.run([os.path.join(SCRIPTS, "gpu_bundle.sh"), "--build", build_dir(), "--out",
+                           str(out), "--plan", PLAN, "--compress", "gz"],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gpu_bundle")
+    staged = _stage(tmp / "bundle")
+    assert staged.returncode == 0, staged.stderr
+    checked = subprocess.run([os.path.join(SCRIPTS, "gpu_check.sh"), "--cpu", "--iters", "2",
+                              "--bundle", str(tmp / "bundle"), "--out", str(tmp / "out")],
+                             capture_output=True, text=True, env=ENV, timeout=600)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert sorted(os.listdir(tmp / "out")) == ["logs.tar.gz", "summary.txt"]
+    results = gpu_report.unpack(str(tmp / "out"), str(tmp / "unpacked"))
+    return dict(tmp=tmp, results=results, stdout=checked.stdout)
+
+
+def test_lib_folder_holds_libcaffe_and_no_glibc_or_cuda_toolkit(run, tmp_path):
+    with tarfile.open(run["tmp"] / "bundle" / "bundle.tar.gz") as t:
+        t.extractall(tmp_path)
+    lib = tmp_path / "bundle" / "lib"
+    names = set(os.listdir(lib))
+    assert "libcaffe.so.1.0.0-rc3" in names
+    for banned in ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                   "ld-linux-x86-64.so.2", "libresolv.so.2"):
+        assert banned not in names
+    assert not [n for n in names if n.startswith(("libcuda", "libnvidia-", "libcudart", "libcublas",
+                                                  "libcurand", "libcudnn"))]
+    # the staged tool resolves every library from the bundle, glibc's aside
+    res = subprocess.run(["ldd", str(tmp_path / "bundle" / "bin" / "caffe")], capture_output=True,
+                         text=True, env=dict(os.environ, LD_LIBRARY_PATH=str(lib)))
+    assert res.returncode == 0 and "not found" not in res.stdout, res.stdout
+    resolved = {}
+    for line in res.stdout.splitlines():
+        if "=>" in line:
+            soname, path = line.split("=>")[0].strip(), line.split("=>")[1].split()[0]
+            resolved[soname] = path
+    assert resolved["libcaffe.so.1.0.0-rc3"] == str(lib / "libcaffe.so.1.0.0-rc3")
+    settings = gpu_bundle.check_settings()
+    outside = {s: p for s, p in resolved.items() if not p.startswith(str(lib) + "/")}
+    assert outside and all(gpu_bundle.exclusion(s, p, settings) == "glibc" for s, p in outside.items())
+    # every staged library is one the tests' binaries load: nothing extra
+    assert set(resolved) - set(outside) <= names
+
+
+def test_every_exported_net_was_timed(run):
+    results = run["results"]
+    with open(os.path.join(results, "plan.txt")) as f:
+        groups = [line.split()[1] for line in f if line.startswith("nets ")]
+    assert groups == ["bench_fassst_cpu_sample", "layers", "tail_fassst_cpu_sample", "depthwise_64"]
+    for group in groups:
+        folder = os.path.join(results, "nets", group)
+        with open(os.path.join(folder, "timed.txt")) as f:
+            names = f.read().split()
+        assert names
+        for name in names:
+            with open(os.path.join(folder, name + ".log")) as f:
+                text = f.read()
+            assert caffe_time.forward_pass_ms(text) > 0, (group, name)
+            assert "Testing for 2 iterations." in text  # --iters reached the tool
+        if group.startswith("bench_"):
+            assert "| plain |" in net_bench.from_logs(folder, "here")
+        else:
+            rows = caffe_time.rows_from_logs(folder)
+            assert len(rows) == len(names) and all(f >= 0 and b >= 0 for _, f, b in rows)
+
+
+def test_report_reads_the_run(run, tmp_path):
+    md = tmp_path / "gpu_test.md"
+    res = subprocess.run([os.path.join(SCRIPTS, "gpu_report.py"), str(run["tmp"] / "out"), "--out",
+                          str(md)], capture_output=True, text=True, env=ENV, timeout=120)
+    assert res.returncode == 0, res.stderr
+    text = md.read_text()
+    gt = gpu_report.gtest_summary(run["results"])
+    assert gt["complete"] and gt["passed"] > 0 and gt["failed"] == 0
+    assert gt["listed"] == gt["total"]  # every test --gtest_list_tests names ran
+    assert f"{gt['total']} of {gt['listed']} listed tests ran: **{gt['passed']} passed, 0 failed**" in text
+    # the FPS row is the log's own forward time
+    folder = os.path.join(run["results"], "nets", "bench_fassst_cpu_sample")
+    with open(os.path.join(folder, "folded.log")) as f:
+        ms = caffe_time.forward_pass_ms(f.read())
+    assert f"| fassst_cpu_sample | folded | {ms:.2f} | {1e3 / ms:.1f} |" in text
+    assert "Not measured in this run: fassst_416_coco, fassst_768_cityscapes." in text
+    # without torch or CUDA the probe says so in one line, and the report carries it
+    assert "not measured: cudnn_probe: torch" in text
+    assert "all, weighted" in text  # the depthwise pairs were matched
+
+
+def test_report_joins_probe_rows_to_caffe_times(run, tmp_path):
+    """A probe record (its numbers made up: no GPU here) lands beside Caffe's logged time of the
+    same shape, and the speed-up is Caffe's over cuDNN's."""
+    results = tmp_path / "results"
+    shutil.copytree(run["results"], results)
+    with open(results / "cudnn_shapes.json") as f:
+        shapes = json.load(f)
+    tail = next(s for s in shapes if s["kind"] == "conv")
+    caffe_ms = dict((n, f) for n, f, _ in caffe_time.rows_from_logs(
+        str(results / "nets" / tail["group"])))[tail["caffe"]["Convolution"]]
+    probe = dict(device="made up", torch="0", cuda="0", cudnn=0, repeats=1, rows=[
+        dict(group=s["group"], case=s["case"],
+             times=dict(cudnn_fp32=[0.5, 1.0], cudnn_tf32=[0.25, 0.5], native=[2.0, 4.0]))
+        for s in shapes])
+    with open(results / "cudnn_probe.json", "w") as f:
+        json.dump(probe, f)
+    text = gpu_report.cudnn_markdown(str(results))
+    row = next(line for line in text.splitlines() if tail["case"].split(" (")[0] in line)
+    assert f"| {caffe_ms:.3f} / " in row and row.endswith(f"| {caffe_ms / 0.5:.1f}x |")
+    saved = tail["count"] * (caffe_ms - 0.5)
+    assert f"cuDNN would save {saved:.2f} ms a forward" in text
+
+
+def test_gtest_log_cut_short_counts_the_unfinished_test(run, tmp_path):
+    with open(os.path.join(run["results"], "gtest.log")) as f:
+        lines = f.read().splitlines()
+    last_run = max(i for i, line in enumerate(lines) if line.startswith("[ RUN      ]"))
+    (tmp_path / "gtest.log").write_text("\n".join(lines[:last_run + 1]) + "\n")
+    full = gpu_report.gtest_summary(run["results"])
+    cut = gpu_report.gtest_summary(str(tmp_path))
+    assert not cut["complete"]
+    assert cut["passed"] == full["passed"] - 1 and cut["failed"] == 1
+    assert cut["total"] == cut["passed"] + cut["failed"]
+    assert cut["failed_names"][0].endswith("(did not finish)")
+
+
+def test_staging_is_idempotent_and_keeps_out_of_foreign_folders(run, tmp_path):
+    first = json.loads((run["tmp"] / "bundle" / "bundle.json").read_text())
+    again = _stage(run["tmp"] / "bundle")
+    assert again.returncode == 0, again.stderr
+    second = json.loads((run["tmp"] / "bundle" / "bundle.json").read_text())
+    assert sorted(os.listdir(run["tmp"] / "bundle")) == ["bundle.json", "bundle.tar.gz"]
+    for key in ("libraries", "binaries", "plan", "left_to_device"):
+        assert first[key] == second[key]
+    (tmp_path / "notes.txt").write_text("mine")
+    refused = _stage(tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {tmp_path}: holds ['notes.txt'], not a bundle folder; give another --out"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_group_cut_short_keeps_the_nets_timed(run, tmp_path):
+    folder = tmp_path / "depthwise_64"
+    shutil.copytree(os.path.join(run["results"], "nets", "depthwise_64"), folder)
+    whole = gpu_report.depthwise_markdown(str(folder))
+    index = json.loads((folder / "cases.json").read_text())
+    last = list(index)[-1]  # the budget ran out before the last net
+    os.remove(folder / f"{last}.log")
+    cut = gpu_report.depthwise_markdown(str(folder))
+    shape = index[last]["case"].split(" ", 1)[1].split(" (")[0]
+    assert f"| {shape} |" in whole and f"| {shape} |" not in cut
+    assert cut.endswith(f"Partial: {len(index) - 1} of {len(index)} nets timed.\n")
+    assert len(cut.splitlines()) == len(whole.splitlines()) + 1  # one row less, two lines more
