@@ -113,9 +113,10 @@ TYPED_TEST(ROIAlignUtilTest, PartlyOutsideBox) {
 }
 
 // <A x, y> == <x, A^T y> for random maps and boxes (inside, across borders, outside, tiny).
+// C = 6: the backward's block of 4 channels and 2 left over.
 TYPED_TEST(ROIAlignUtilTest, AdjointIdentity) {
   typedef TypeParam Dtype;
-  const int N = 2, C = 3, H = 6, W = 5, R = 5, P = 3;
+  const int N = 2, C = 6, H = 6, W = 5, R = 5, P = 3;
   const Dtype rois[R * 5] = {0, 1, 2, 9, 11,   1, -4, -3, 5, 6,   1, 8, 9, 30, 12,
                              0, 40, 40, 50, 60,   1, 4.2, 4.4, 4.5, 4.6};
   Blob<Dtype> x(N, C, H, W), y(R, C, P, P);

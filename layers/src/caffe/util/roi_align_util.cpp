@@ -32,6 +32,30 @@ void roi_taps(const ROIAlignBox<Dtype>& b, const ROIAlignParams<Dtype>& p, int H
     }
   }
 }
+
+// Channels per pass of the backward over one ROI's taps. One channel at a time, neighbouring
+// taps of a cell often add to the same input pixel, so each addition waited for the one before
+// (through memory); B channels give B independent streams and read the tap table once per B.
+// Per address the additions still come in the same order: results are unchanged. (The forward
+// gained nothing from the same blocking, 70 -> 78 ms on bench_layers' PyramidROIAlign case: its
+// sums are in registers already, and B planes crowd the L1 cache.)
+const int kBackwardChannels = 4;
+
+// Input-gradient planes c < B (plane_size apart) += one ROI's taps times top-diff planes c
+// (cells each).
+template <int B, typename Dtype>
+void BackwardChannels(const Dtype* dout, int plane_size, int cells, int taps_per_cell,
+                      const int* o, const Dtype* wt, Dtype* din) {
+  for (int cell = 0; cell < cells; ++cell) {
+    Dtype g[B];
+    for (int c = 0; c < B; ++c) g[c] = dout[c * cells + cell];
+    for (int t = 0; t < taps_per_cell; ++t) {
+      for (int c = 0; c < B; ++c) din[c * plane_size + o[t]] += wt[t] * g[c];
+    }
+    o += taps_per_cell;
+    wt += taps_per_cell;
+  }
+}
 }  // namespace
 
 template <typename Dtype>
@@ -74,17 +98,14 @@ void roi_align_backward_add_cpu(int R, const Dtype* rois, int C, int H, int W, c
     roi_taps(b, p, H, W, &off, &w);
     const int taps_per_cell = 4 * b.grid_h * b.grid_w;
     Dtype* image = din + static_cast<int>(roi[0]) * C * H * W;
-    for (int c = 0; c < C; ++c) {
-      Dtype* plane = image + c * H * W;
-      const Dtype* g = dout + (r * C + c) * cells;
-      const int* o = off.data();
-      const Dtype* wt = w.data();
-      for (int cell = 0; cell < cells; ++cell) {
-        const Dtype gc = g[cell];
-        for (int t = 0; t < taps_per_cell; ++t) plane[o[t]] += wt[t] * gc;
-        o += taps_per_cell;
-        wt += taps_per_cell;
-      }
+    int c = 0;
+    for (; c + kBackwardChannels <= C; c += kBackwardChannels) {
+      BackwardChannels<kBackwardChannels>(dout + (r * C + c) * cells, H * W, cells,
+                                          taps_per_cell, off.data(), w.data(), image + c * H * W);
+    }
+    for (; c < C; ++c) {
+      BackwardChannels<1>(dout + (r * C + c) * cells, H * W, cells, taps_per_cell, off.data(),
+                          w.data(), image + c * H * W);
     }
   }
 }
