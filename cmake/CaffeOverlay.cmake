@@ -191,3 +191,14 @@ fassst_patch(include/caffe/util/mkl_alternate.hpp "CHECK_GT(n, 0); CHECK(a); CHE
   "CHECK_GE(n, 0); if (n == 0) return; CHECK(a); CHECK(y);  /* FASSST overlay: empty blobs */")
 fassst_patch(include/caffe/util/mkl_alternate.hpp "CHECK_GT(n, 0); CHECK(a); CHECK(b); CHECK(y);"
   "CHECK_GE(n, 0); if (n == 0) return; CHECK(a); CHECK(b); CHECK(y);  /* FASSST overlay: empty blobs */")
+
+# 8. im2col / col2im at stride_w 1, dilation_w 1 by whole runs instead of one bounds test per
+#    element (caffe/util/im2col_rows.hpp says why: the mask tail's convolutions); same values.
+fassst_patch(src/caffe/util/im2col.cpp "#include \"caffe/util/im2col.hpp\"\n"
+  "#include \"caffe/util/im2col.hpp\"\n#include \"caffe/util/im2col_rows.hpp\"  // FASSST overlay\n")
+fassst_patch(src/caffe/util/im2col.cpp
+  "    Dtype* data_col) {\n  const int output_h = (height + 2 * pad_h -\n"
+  "    Dtype* data_col) {\n  if (im2col_rows_cpu(data_im, channels, height, width, kernel_h, kernel_w, pad_h, pad_w,\n      stride_h, stride_w, dilation_h, dilation_w, data_col)) return;  // FASSST overlay\n  const int output_h = (height + 2 * pad_h -\n")
+fassst_patch(src/caffe/util/im2col.cpp
+  "    Dtype* data_im) {\n  caffe_set(height * width * channels, Dtype(0), data_im);\n  const int output_h"
+  "    Dtype* data_im) {\n  if (col2im_rows_cpu(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w,\n      stride_h, stride_w, dilation_h, dilation_w, data_im)) return;  // FASSST overlay\n  caffe_set(height * width * channels, Dtype(0), data_im);\n  const int output_h")

@@ -1,0 +1,134 @@
+#include <algorithm>
+#include <cstring>
+
+#include "caffe/util/im2col_rows.hpp"
+
+// With stride_w == dilation_w == 1, column block (c, kr, kc) of im2col is input plane c shifted
+// by (kr dilation_h - pad_h) rows and s = kc - pad_w columns: output pixel (y, x) reads input
+// (y stride_h + kr dilation_h - pad_h, x + s), zero outside. Per output row that is one run of
+// input values between two runs of zeros. When the output is as wide as the input (pad_w on
+// each side = (kernel_w - 1) / 2, "same" padding) and stride_h == 1, the rows inside are
+// consecutive in both, so the whole block is one copy, after which the |s| columns per row that
+// the shift wrapped in from the neighbouring row are zeroed.
+
+namespace caffe {
+
+namespace {
+
+// [lo, hi) of output positions 0 .. n - 1 whose input i0 + o step lies in [0, size).
+inline void InsideRange(int n, int i0, int step, int size, int* lo, int* hi) {
+  // o >= ceil(-i0 / step), o <= floor((size - 1 - i0) / step)
+  int a = 0, b = n;
+  if (i0 < 0) a = (-i0 + step - 1) / step;
+  const int last = size - 1 - i0;
+  b = last < 0 ? 0 : std::min(n, last / step + 1);
+  *lo = std::min(a, n);
+  *hi = std::max(*lo, b);
+}
+
+template <typename Dtype>
+inline void Zero(Dtype* __restrict__ d, int n) {
+  for (int i = 0; i < n; ++i) d[i] = 0;
+}
+
+template <typename Dtype>
+inline void Copy(const Dtype* __restrict__ s, int n, Dtype* __restrict__ d) {
+  for (int i = 0; i < n; ++i) d[i] = s[i];
+}
+
+template <typename Dtype>
+inline void Add(const Dtype* __restrict__ s, int n, Dtype* __restrict__ d) {
+  for (int i = 0; i < n; ++i) d[i] += s[i];
+}
+
+}  // namespace
+
+template <typename Dtype>
+bool im2col_rows_cpu(const Dtype* data_im, int channels, int height, int width, int kernel_h,
+                     int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
+                     int dilation_h, int dilation_w, Dtype* data_col) {
+  if (stride_w != 1 || dilation_w != 1) return false;
+  const int out_h = (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
+  const int out_w = width + 2 * pad_w - kernel_w + 1;
+  if (out_h <= 0 || out_w <= 0) return false;
+  const int out_size = out_h * out_w;
+  const bool whole = stride_h == 1 && out_w == width;
+  for (int c = 0; c < channels; ++c, data_im += height * width) {
+    for (int kr = 0; kr < kernel_h; ++kr) {
+      const int row0 = kr * dilation_h - pad_h;  // input row of output row 0
+      int y0, y1;
+      InsideRange(out_h, row0, stride_h, height, &y0, &y1);
+      for (int kc = 0; kc < kernel_w; ++kc, data_col += out_size) {
+        const int s = kc - pad_w;  // input column of output column 0
+        Zero(data_col, y0 * out_w);
+        Zero(data_col + y1 * out_w, (out_h - y1) * out_w);
+        if (y0 == y1) continue;
+        if (whole && s < width && -s < width) {
+          // Rows y0 .. y1 - 1 read input rows row0 + y0 ..; copy all but the values that
+          // would come from before the first row or after the last one, then zero the wrap.
+          const Dtype* src = data_im + (row0 + y0) * width;
+          Dtype* dst = data_col + y0 * out_w;
+          const int n = (y1 - y0) * width;
+          if (s >= 0) {
+            Copy(src + s, n - s, dst);
+            for (int y = 0; y < y1 - y0; ++y) Zero(dst + y * width + width - s, s);
+          } else {
+            Copy(src, n + s, dst - s);
+            for (int y = 0; y < y1 - y0; ++y) Zero(dst + y * width, -s);
+          }
+          continue;
+        }
+        int x0, x1;
+        InsideRange(out_w, s, 1, width, &x0, &x1);
+        for (int y = y0; y < y1; ++y) {
+          Dtype* dst = data_col + y * out_w;
+          Zero(dst, x0);
+          Copy(data_im + (row0 + y * stride_h) * width + s + x0, x1 - x0, dst + x0);
+          Zero(dst + x1, out_w - x1);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+template <typename Dtype>
+bool col2im_rows_cpu(const Dtype* data_col, int channels, int height, int width, int kernel_h,
+                     int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
+                     int dilation_h, int dilation_w, Dtype* data_im) {
+  if (stride_w != 1 || dilation_w != 1) return false;
+  const int out_h = (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
+  const int out_w = width + 2 * pad_w - kernel_w + 1;
+  if (out_h <= 0 || out_w <= 0) return false;
+  const int out_size = out_h * out_w;
+  std::fill(data_im, data_im + height * width * channels, Dtype(0));
+  // Stock order: channel, kernel row, kernel column, output row, output column; every pixel's
+  // additions keep that order (within one output row the additions go to distinct pixels).
+  for (int c = 0; c < channels; ++c, data_im += height * width) {
+    for (int kr = 0; kr < kernel_h; ++kr) {
+      const int row0 = kr * dilation_h - pad_h;
+      int y0, y1;
+      InsideRange(out_h, row0, stride_h, height, &y0, &y1);
+      for (int kc = 0; kc < kernel_w; ++kc, data_col += out_size) {
+        const int s = kc - pad_w;
+        int x0, x1;
+        InsideRange(out_w, s, 1, width, &x0, &x1);
+        for (int y = y0; y < y1; ++y) {
+          Add(data_col + y * out_w + x0, x1 - x0, data_im + (row0 + y * stride_h) * width + s + x0);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+template bool im2col_rows_cpu<float>(const float*, int, int, int, int, int, int, int, int, int,
+                                     int, int, float*);
+template bool im2col_rows_cpu<double>(const double*, int, int, int, int, int, int, int, int, int,
+                                      int, int, double*);
+template bool col2im_rows_cpu<float>(const float*, int, int, int, int, int, int, int, int, int,
+                                     int, int, float*);
+template bool col2im_rows_cpu<double>(const double*, int, int, int, int, int, int, int, int, int,
+                                      int, int, double*);
+
+}  // namespace caffe

@@ -1,0 +1,130 @@
+// im2col_rows_cpu / col2im_rows_cpu (the overlay's fast path inside Caffe's im2col_cpu and
+// col2im_cpu) against the definition written out element by element: every kernel size 1-5,
+// pads 0 to beyond the kernel, stride_h 1-3, dilation_h 1-2, planes narrower than the shift,
+// one row or one column. Bit-exact: both only move values, and col2im adds in the same order.
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "caffe/common.hpp"
+#include "caffe/util/im2col_rows.hpp"
+
+#include "caffe/test/test_caffe_main.hpp"
+
+namespace caffe {
+
+namespace {
+
+struct Geometry {
+  int channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, dilation_h;
+  int out_h() const {
+    return (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
+  }
+  int out_w() const { return width + 2 * pad_w - kernel_w + 1; }
+};
+
+// Column (c, i, j) row-major over (out_h, out_w): input (y stride_h - pad_h + i dilation_h,
+// x - pad_w + j), zero outside (Caffe's layout, stride_w = dilation_w = 1).
+template <typename Dtype>
+std::vector<Dtype> NaiveIm2col(const Geometry& g, const std::vector<Dtype>& im) {
+  const int oh = g.out_h(), ow = g.out_w();
+  std::vector<Dtype> col(g.channels * g.kernel_h * g.kernel_w * oh * ow);
+  int k = 0;
+  for (int c = 0; c < g.channels; ++c)
+    for (int i = 0; i < g.kernel_h; ++i)
+      for (int j = 0; j < g.kernel_w; ++j)
+        for (int y = 0; y < oh; ++y)
+          for (int x = 0; x < ow; ++x, ++k) {
+            const int r = y * g.stride_h - g.pad_h + i * g.dilation_h, s = x - g.pad_w + j;
+            col[k] = r >= 0 && r < g.height && s >= 0 && s < g.width
+                         ? im[(c * g.height + r) * g.width + s] : Dtype(0);
+          }
+  return col;
+}
+
+// The adjoint, adding in the same order as the definition's loops.
+template <typename Dtype>
+std::vector<Dtype> NaiveCol2im(const Geometry& g, const std::vector<Dtype>& col) {
+  const int oh = g.out_h(), ow = g.out_w();
+  std::vector<Dtype> im(g.channels * g.height * g.width, Dtype(0));
+  int k = 0;
+  for (int c = 0; c < g.channels; ++c)
+    for (int i = 0; i < g.kernel_h; ++i)
+      for (int j = 0; j < g.kernel_w; ++j)
+        for (int y = 0; y < oh; ++y)
+          for (int x = 0; x < ow; ++x, ++k) {
+            const int r = y * g.stride_h - g.pad_h + i * g.dilation_h, s = x - g.pad_w + j;
+            if (r >= 0 && r < g.height && s >= 0 && s < g.width) {
+              im[(c * g.height + r) * g.width + s] += col[k];
+            }
+          }
+  return im;
+}
+
+}  // namespace
+
+template <typename Dtype>
+class Im2colRowsTest : public ::testing::Test {
+ protected:
+  // Distinct, non-integer values, so any misplaced element shows.
+  static std::vector<Dtype> Values(int n, Dtype offset) {
+    std::vector<Dtype> v(n);
+    for (int i = 0; i < n; ++i) v[i] = offset + Dtype(0.37) * i - Dtype(0.001) * i * i;
+    return v;
+  }
+  static void Check(const Geometry& g) {
+    SCOPED_TRACE(::testing::Message() << g.channels << " x " << g.height << " x " << g.width
+                 << " kernel " << g.kernel_h << "x" << g.kernel_w << " pad " << g.pad_h << ","
+                 << g.pad_w << " stride_h " << g.stride_h << " dilation_h " << g.dilation_h);
+    const std::vector<Dtype> im = Values(g.channels * g.height * g.width, Dtype(1.5));
+    const std::vector<Dtype> expect_col = NaiveIm2col(g, im);
+    // Filled with a marker first: every element must be written.
+    std::vector<Dtype> col(expect_col.size(), Dtype(-777));
+    ASSERT_TRUE(im2col_rows_cpu(&im[0], g.channels, g.height, g.width, g.kernel_h, g.kernel_w,
+                                g.pad_h, g.pad_w, g.stride_h, 1, g.dilation_h, 1, &col[0]));
+    for (size_t k = 0; k < col.size(); ++k) ASSERT_EQ(expect_col[k], col[k]) << "col " << k;
+
+    const std::vector<Dtype> dcol = Values(expect_col.size(), Dtype(-2.25));
+    const std::vector<Dtype> expect_im = NaiveCol2im(g, dcol);
+    std::vector<Dtype> back(im.size(), Dtype(-777));
+    ASSERT_TRUE(col2im_rows_cpu(&dcol[0], g.channels, g.height, g.width, g.kernel_h, g.kernel_w,
+                                g.pad_h, g.pad_w, g.stride_h, 1, g.dilation_h, 1, &back[0]));
+    for (size_t k = 0; k < back.size(); ++k) ASSERT_EQ(expect_im[k], back[k]) << "im " << k;
+  }
+};
+typedef ::testing::Types<float, double> Dtypes;
+TYPED_TEST_CASE(Im2colRowsTest, Dtypes);
+
+// "Same" padding at stride_h 1 takes the whole-block copy; the rest the row by row one.
+TYPED_TEST(Im2colRowsTest, MatchesDefinition) {
+  const int sizes[][2] = {{1, 1}, {1, 7}, {6, 1}, {5, 4}, {7, 9}, {28, 28}};
+  for (const auto& size : sizes) {
+    for (int k = 1; k <= 5; ++k) {
+      for (int pad = 0; pad <= k; ++pad) {
+        for (int stride_h = 1; stride_h <= 3; ++stride_h) {
+          for (int dilation_h = 1; dilation_h <= 2; ++dilation_h) {
+            const Geometry g = {2, size[0], size[1], k, k, pad, pad, stride_h, dilation_h};
+            if (g.out_h() <= 0 || g.out_w() <= 0) continue;
+            this->Check(g);
+          }
+        }
+      }
+    }
+  }
+  // Unequal kernel and pads: a wide kernel whose shift exceeds a narrow plane.
+  this->Check(Geometry{3, 4, 2, 1, 5, 0, 2, 1, 1});
+  this->Check(Geometry{3, 5, 3, 3, 7, 1, 3, 1, 1});
+  this->Check(Geometry{1, 3, 3, 2, 3, 2, 0, 2, 1});
+}
+
+TYPED_TEST(Im2colRowsTest, DeclinesOtherStridesAndDilations) {
+  typedef TypeParam Dtype;
+  std::vector<Dtype> im(2 * 5 * 5, Dtype(1)), col(2 * 9 * 25, Dtype(-777));
+  EXPECT_FALSE(im2col_rows_cpu(&im[0], 2, 5, 5, 3, 3, 1, 1, 1, 2, 1, 1, &col[0]));
+  EXPECT_FALSE(im2col_rows_cpu(&im[0], 2, 5, 5, 3, 3, 2, 2, 1, 1, 1, 2, &col[0]));
+  EXPECT_FALSE(col2im_rows_cpu(&col[0], 2, 5, 5, 3, 3, 1, 1, 1, 2, 1, 1, &im[0]));
+  for (Dtype v : col) EXPECT_EQ(Dtype(-777), v);  // declined: nothing written
+  for (Dtype v : im) EXPECT_EQ(Dtype(1), v);
+}
+
+}  // namespace caffe
