@@ -56,31 +56,119 @@ void BackwardChannels(const Dtype* dout, int plane_size, int cells, int taps_per
     wt += taps_per_cell;
   }
 }
+
+// One axis of roi_align_bilinear_taps (the same tests and arithmetic): the two map indices and
+// weights of a sample at v on an axis of n pixels, or false outside [-1, n]. The 2-D sample's
+// taps are the products of its y and x taps, and it is outside when either axis is.
+template <typename Dtype>
+inline bool AxisTaps(int n, Dtype v, int* lo, int* hi, Dtype* wlo, Dtype* whi) {
+  if (!(v >= Dtype(-1) && v <= static_cast<Dtype>(n))) return false;
+  if (v < 0) v = 0;
+  *lo = static_cast<int>(v);
+  if (*lo >= n - 1) {
+    *lo = *hi = n - 1;
+    v = static_cast<Dtype>(*lo);
+  } else {
+    *hi = *lo + 1;
+  }
+  const Dtype l = v - static_cast<Dtype>(*lo);
+  *wlo = 1 - l;
+  *whi = l;
+  return true;
+}
+
+// d[i] += a s[i], i < n.
+template <typename Dtype>
+inline void AddScaled(int n, Dtype a, const Dtype* __restrict__ s, Dtype* __restrict__ d) {
+  for (int i = 0; i < n; ++i) d[i] += a * s[i];
+}
 }  // namespace
 
+// Forward, separably: a cell's value is sum over its y taps (row, wy) and x taps (column, wx) of
+// wy wx map[row][column], so each map row the ROI's y taps read is interpolated along x once
+// (per channel), and each cell row is then a weighted sum of those rows, a vector loop over the
+// cells of a row. Per channel that is (rows read) x PW x 2 grid_w + PH x PW x 2 grid_h
+// multiply-adds instead of PH x PW x 4 grid_h grid_w with a gathered load each: at 28 x 28
+// cells over a ROI 15 map rows tall, 5 K instead of 12.5 K. Sums in another order than the
+// per-tap form (the backward and the CUDA code): equal to rounding.
 template <typename Dtype>
 void roi_align_forward_cpu(int R, const Dtype* rois, int C, int H, int W, const Dtype* in,
                            const ROIAlignParams<Dtype>& p, Dtype* out) {
-  const int cells = p.pooled_h * p.pooled_w;
-  std::vector<int> off;
-  std::vector<Dtype> w;
+  const int PH = p.pooled_h, PW = p.pooled_w, cells = PH * PW;
+  std::vector<int> ycount, yrow, xcount, xcol, slot(H);
+  std::vector<Dtype> yw, xw, rows_x;
+  std::vector<int> used;
   for (int r = 0; r < R; ++r) {
     const Dtype* roi = rois + 5 * r;
     const ROIAlignBox<Dtype> b = roi_align_box(roi, p);
-    roi_taps(b, p, H, W, &off, &w);
-    const int taps_per_cell = 4 * b.grid_h * b.grid_w;
+    const Dtype inv_count = Dtype(1) / static_cast<Dtype>(roi_align_count(b));
+    // Per cell row: its y taps (map row, weight with 1 / count); per cell column: its x taps.
+    ycount.assign(PH, 0);
+    yrow.clear();
+    yw.clear();
+    for (int ph = 0; ph < PH; ++ph) {
+      for (int iy = 0; iy < b.grid_h; ++iy) {
+        int lo, hi;
+        Dtype wlo, whi;
+        if (!AxisTaps(H, roi_align_sample_y(b, ph, iy), &lo, &hi, &wlo, &whi)) continue;
+        yrow.push_back(lo);
+        yw.push_back(wlo * inv_count);
+        yrow.push_back(hi);
+        yw.push_back(whi * inv_count);
+        ycount[ph] += 2;
+      }
+    }
+    xcount.assign(PW, 0);
+    xcol.clear();
+    xw.clear();
+    for (int pw = 0; pw < PW; ++pw) {
+      for (int ix = 0; ix < b.grid_w; ++ix) {
+        int lo, hi;
+        Dtype wlo, whi;
+        if (!AxisTaps(W, roi_align_sample_x(b, pw, ix), &lo, &hi, &wlo, &whi)) continue;
+        xcol.push_back(lo);
+        xw.push_back(wlo);
+        xcol.push_back(hi);
+        xw.push_back(whi);
+        xcount[pw] += 2;
+      }
+    }
+    // The map rows some y tap reads, each interpolated along x once per channel.
+    std::fill(slot.begin(), slot.end(), -1);
+    used.clear();
+    for (int row : yrow) {
+      if (slot[row] < 0) {
+        slot[row] = static_cast<int>(used.size());
+        used.push_back(row);
+      }
+    }
+    rows_x.resize(used.size() * PW);
     const Dtype* image = in + static_cast<int>(roi[0]) * C * H * W;
     for (int c = 0; c < C; ++c) {
       const Dtype* plane = image + c * H * W;
+      for (size_t u = 0; u < used.size(); ++u) {
+        const Dtype* line = plane + used[u] * W;
+        Dtype* dst = &rows_x[u * PW];
+        const int* col = xcol.data();
+        const Dtype* w = xw.data();
+        for (int pw = 0; pw < PW; ++pw) {
+          Dtype sum = 0;
+          for (int t = 0; t < xcount[pw]; ++t) sum += w[t] * line[col[t]];
+          dst[pw] = sum;
+          col += xcount[pw];
+          w += xcount[pw];
+        }
+      }
       Dtype* dst = out + (r * C + c) * cells;
-      const int* o = off.data();
-      const Dtype* wt = w.data();
-      for (int cell = 0; cell < cells; ++cell) {
-        Dtype sum = 0;
-        for (int t = 0; t < taps_per_cell; ++t) sum += wt[t] * plane[o[t]];
-        dst[cell] = sum;
-        o += taps_per_cell;
-        wt += taps_per_cell;
+      const int* row = yrow.data();
+      const Dtype* w = yw.data();
+      for (int ph = 0; ph < PH; ++ph, dst += PW) {
+        std::fill(dst, dst + PW, Dtype(0));
+        for (int t = 0; t < ycount[ph]; ++t) {
+          AddScaled(PW, w[t], &rows_x[slot[row[t]] * PW], dst);
+        }
+        row += ycount[ph];
+        w += ycount[ph];
       }
     }
   }
