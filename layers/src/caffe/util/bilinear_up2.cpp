@@ -15,8 +15,20 @@ void side_taps(int n, std::vector<int>* i0, std::vector<int>* i1, std::vector<Dt
     bilinear_up2_taps(o, n, &(*i0)[o], &(*i1)[o], &(*f)[o]);
   }
 }
+
+// d[x] += a0 r0[x] + a1 r1[x], x < n.
+template <typename Dtype>
+inline void AddTwoRows(int n, Dtype a0, const Dtype* __restrict__ r0, Dtype a1,
+                       const Dtype* __restrict__ r1, Dtype* __restrict__ d) {
+  for (int x = 0; x < n; ++x) d[x] += a0 * r0[x] + a1 * r1[x];
+}
 }  // namespace
 
+// Separably: each input row is interpolated along x once (`rows`), and each output row is then the
+// weighted sum of two of those rows, a vector loop. The products and sums are the ones the
+// per-pixel form computed (its inner brackets are exactly the x-interpolated rows), in the same
+// order, so the results are bit-identical; each x interpolation is done once per input row
+// instead of twice per output row (RFF at 416: 14 ms for 36 x 256 planes before).
 template <typename Dtype>
 void bilinear_up2_add_cpu(int planes, int H, int W, const Dtype* in, Dtype* out) {
   std::vector<int> y0, y1, x0, x1;
@@ -24,19 +36,21 @@ void bilinear_up2_add_cpu(int planes, int H, int W, const Dtype* in, Dtype* out)
   side_taps(H, &y0, &y1, &fy);
   side_taps(W, &x0, &x1, &fx);
   const int OH = 2 * H, OW = 2 * W;
+  std::vector<Dtype> rows(H * OW);
   for (int p = 0; p < planes; ++p) {
     const Dtype* src = in + p * H * W;
     Dtype* dst = out + p * OH * OW;
-    for (int y = 0; y < OH; ++y) {
-      const Dtype* r0 = src + y0[y] * W;
-      const Dtype* r1 = src + y1[y] * W;
-      const Dtype wy1 = fy[y], wy0 = 1 - wy1;
-      Dtype* d = dst + y * OW;
+    for (int y = 0; y < H; ++y) {
+      const Dtype* r = src + y * W;
+      Dtype* t = &rows[y * OW];
       for (int x = 0; x < OW; ++x) {
         const Dtype wx1 = fx[x], wx0 = 1 - wx1;
-        d[x] += wy0 * (wx0 * r0[x0[x]] + wx1 * r0[x1[x]])
-              + wy1 * (wx0 * r1[x0[x]] + wx1 * r1[x1[x]]);
+        t[x] = wx0 * r[x0[x]] + wx1 * r[x1[x]];
       }
+    }
+    for (int y = 0; y < OH; ++y) {
+      const Dtype wy1 = fy[y], wy0 = 1 - wy1;
+      AddTwoRows(OW, wy0, &rows[y0[y] * OW], wy1, &rows[y1[y] * OW], dst + y * OW);
     }
   }
 }
