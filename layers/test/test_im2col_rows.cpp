@@ -23,41 +23,37 @@ struct Geometry {
   int out_w() const { return width + 2 * pad_w - kernel_w + 1; }
 };
 
-// Column (c, i, j) row-major over (out_h, out_w): input (y stride_h - pad_h + i dilation_h,
-// x - pad_w + j), zero outside (Caffe's layout, stride_w = dilation_w = 1).
-template <typename Dtype>
-std::vector<Dtype> NaiveIm2col(const Geometry& g, const std::vector<Dtype>& im) {
+// Calls visit(k, i) for every column element k in Caffe's order, column (c, kr, kc) row-major
+// over (out_h, out_w), with i the input element it reads, input (y stride_h - pad_h + kr
+// dilation_h, x - pad_w + kc) of channel c, or -1 where that is outside (a zero).
+template <typename Visit>
+void ForEachColumnElement(const Geometry& g, Visit visit) {
   const int oh = g.out_h(), ow = g.out_w();
-  std::vector<Dtype> col(g.channels * g.kernel_h * g.kernel_w * oh * ow);
   int k = 0;
   for (int c = 0; c < g.channels; ++c)
-    for (int i = 0; i < g.kernel_h; ++i)
-      for (int j = 0; j < g.kernel_w; ++j)
+    for (int kr = 0; kr < g.kernel_h; ++kr)
+      for (int kc = 0; kc < g.kernel_w; ++kc)
         for (int y = 0; y < oh; ++y)
           for (int x = 0; x < ow; ++x, ++k) {
-            const int r = y * g.stride_h - g.pad_h + i * g.dilation_h, s = x - g.pad_w + j;
-            col[k] = r >= 0 && r < g.height && s >= 0 && s < g.width
-                         ? im[(c * g.height + r) * g.width + s] : Dtype(0);
+            const int r = y * g.stride_h - g.pad_h + kr * g.dilation_h, s = x - g.pad_w + kc;
+            const bool inside = r >= 0 && r < g.height && s >= 0 && s < g.width;
+            visit(k, inside ? (c * g.height + r) * g.width + s : -1);
           }
+}
+
+// The definition of im2col, element by element.
+template <typename Dtype>
+std::vector<Dtype> NaiveIm2col(const Geometry& g, const std::vector<Dtype>& im) {
+  std::vector<Dtype> col(g.channels * g.kernel_h * g.kernel_w * g.out_h() * g.out_w());
+  ForEachColumnElement(g, [&](int k, int i) { col[k] = i >= 0 ? im[i] : Dtype(0); });
   return col;
 }
 
 // The adjoint, adding in the same order as the definition's loops.
 template <typename Dtype>
 std::vector<Dtype> NaiveCol2im(const Geometry& g, const std::vector<Dtype>& col) {
-  const int oh = g.out_h(), ow = g.out_w();
   std::vector<Dtype> im(g.channels * g.height * g.width, Dtype(0));
-  int k = 0;
-  for (int c = 0; c < g.channels; ++c)
-    for (int i = 0; i < g.kernel_h; ++i)
-      for (int j = 0; j < g.kernel_w; ++j)
-        for (int y = 0; y < oh; ++y)
-          for (int x = 0; x < ow; ++x, ++k) {
-            const int r = y * g.stride_h - g.pad_h + i * g.dilation_h, s = x - g.pad_w + j;
-            if (r >= 0 && r < g.height && s >= 0 && s < g.width) {
-              im[(c * g.height + r) * g.width + s] += col[k];
-            }
-          }
+  ForEachColumnElement(g, [&](int k, int i) { if (i >= 0) im[i] += col[k]; });
   return im;
 }
 

@@ -9,10 +9,10 @@ restated here, so a config change moves them.
 import collections
 
 import caffe
-import numpy as np
 from caffe import layers as L
 
 from fassst import cost
+from fassst.bench.depthwise_cases import fill  # one Gaussian Input "data", as there
 from fassst.net.fassst_net import build_net
 
 TAIL_PREFIX = "tail/conv"
@@ -57,11 +57,6 @@ def net(key):
     proto = ns.to_proto()
     proto.name = f"tail_conv_{n}x{c_in}x{h}x{w}"
     return proto
-
-
-def fill(net_, seed=0):
-    rng = np.random.default_rng(seed)
-    net_.blobs["data"].data[...] = rng.standard_normal(net_.blobs["data"].shape)
 
 
 def cases(cfg):

@@ -67,32 +67,37 @@ ROI_ALIGN_HD ROIAlignBox<Dtype> roi_align_box(const Dtype* roi, const ROIAlignPa
   return b;
 }
 
+// One axis of a bilinear sample at v on an axis of n pixels: the two pixel indices and the
+// weight of the upper one (the lower one's is 1 - l). Returns false (sample is 0) outside
+// [-1, n]; the test is written so that NaN also falls outside. Below -1 nothing; in [-1, 0)
+// clamped to 0; at n - 1 and beyond both indices are n - 1.
+template <typename Dtype>
+ROI_ALIGN_HD bool roi_align_axis_taps(int n, Dtype v, int* lo, int* hi, Dtype* l) {
+  if (!(v >= Dtype(-1) && v <= static_cast<Dtype>(n))) return false;
+  if (v < 0) v = 0;
+  *lo = static_cast<int>(v);
+  if (*lo >= n - 1) {
+    *lo = *hi = n - 1;
+    v = static_cast<Dtype>(*lo);
+  } else {
+    *hi = *lo + 1;
+  }
+  *l = v - static_cast<Dtype>(*lo);
+  return true;
+}
+
 // Taps of one bilinear sample at (y, x) on an H x W map: the four pixel offsets (y * W + x) and
-// their weights. Returns false (sample is 0, no taps) outside [-1, H] x [-1, W]; the test is
-// written so that NaN coordinates also fall outside.
+// their weights, the products of the two axes' (roi_align_axis_taps). Returns false (sample is
+// 0, no taps) when either axis is outside.
 template <typename Dtype>
 ROI_ALIGN_HD bool roi_align_bilinear_taps(int H, int W, Dtype y, Dtype x, int offset[4],
                                           Dtype weight[4]) {
-  if (!(y >= Dtype(-1) && y <= static_cast<Dtype>(H) &&
-        x >= Dtype(-1) && x <= static_cast<Dtype>(W))) {
+  int y_lo, y_hi, x_lo, x_hi;
+  Dtype ly, lx;
+  if (!roi_align_axis_taps(H, y, &y_lo, &y_hi, &ly) ||
+      !roi_align_axis_taps(W, x, &x_lo, &x_hi, &lx)) {
     return false;
   }
-  if (y < 0) y = 0;
-  if (x < 0) x = 0;
-  int y_lo = static_cast<int>(y), x_lo = static_cast<int>(x), y_hi, x_hi;
-  if (y_lo >= H - 1) {
-    y_lo = y_hi = H - 1;
-    y = static_cast<Dtype>(y_lo);
-  } else {
-    y_hi = y_lo + 1;
-  }
-  if (x_lo >= W - 1) {
-    x_lo = x_hi = W - 1;
-    x = static_cast<Dtype>(x_lo);
-  } else {
-    x_hi = x_lo + 1;
-  }
-  const Dtype ly = y - static_cast<Dtype>(y_lo), lx = x - static_cast<Dtype>(x_lo);
   const Dtype hy = 1 - ly, hx = 1 - lx;
   offset[0] = y_lo * W + x_lo;
   offset[1] = y_lo * W + x_hi;

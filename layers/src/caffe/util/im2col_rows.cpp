@@ -41,16 +41,28 @@ inline void Add(const Dtype* __restrict__ s, int n, Dtype* __restrict__ d) {
   for (int i = 0; i < n; ++i) d[i] += s[i];
 }
 
+// The output size (Caffe's formula) when these functions take the case: stride_w and
+// dilation_w 1 and a non-empty output; false otherwise.
+inline bool RowsCase(int height, int width, int kernel_h, int kernel_w, int pad_h, int pad_w,
+                     int stride_h, int stride_w, int dilation_h, int dilation_w, int* out_h,
+                     int* out_w) {
+  if (stride_w != 1 || dilation_w != 1) return false;
+  *out_h = (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
+  *out_w = width + 2 * pad_w - kernel_w + 1;
+  return *out_h > 0 && *out_w > 0;
+}
+
 }  // namespace
 
 template <typename Dtype>
 bool im2col_rows_cpu(const Dtype* data_im, int channels, int height, int width, int kernel_h,
                      int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
                      int dilation_h, int dilation_w, Dtype* data_col) {
-  if (stride_w != 1 || dilation_w != 1) return false;
-  const int out_h = (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
-  const int out_w = width + 2 * pad_w - kernel_w + 1;
-  if (out_h <= 0 || out_w <= 0) return false;
+  int out_h, out_w;
+  if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
+                dilation_w, &out_h, &out_w)) {
+    return false;
+  }
   const int out_size = out_h * out_w;
   const bool whole = stride_h == 1 && out_w == width;
   for (int c = 0; c < channels; ++c, data_im += height * width) {
@@ -96,10 +108,11 @@ template <typename Dtype>
 bool col2im_rows_cpu(const Dtype* data_col, int channels, int height, int width, int kernel_h,
                      int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
                      int dilation_h, int dilation_w, Dtype* data_im) {
-  if (stride_w != 1 || dilation_w != 1) return false;
-  const int out_h = (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
-  const int out_w = width + 2 * pad_w - kernel_w + 1;
-  if (out_h <= 0 || out_w <= 0) return false;
+  int out_h, out_w;
+  if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
+                dilation_w, &out_h, &out_w)) {
+    return false;
+  }
   const int out_size = out_h * out_w;
   std::fill(data_im, data_im + height * width * channels, Dtype(0));
   // Stock order: channel, kernel row, kernel column, output row, output column; every pixel's

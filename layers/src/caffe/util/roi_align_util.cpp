@@ -57,24 +57,27 @@ void BackwardChannels(const Dtype* dout, int plane_size, int cells, int taps_per
   }
 }
 
-// One axis of roi_align_bilinear_taps (the same tests and arithmetic): the two map indices and
-// weights of a sample at v on an axis of n pixels, or false outside [-1, n]. The 2-D sample's
-// taps are the products of its y and x taps, and it is outside when either axis is.
-template <typename Dtype>
-inline bool AxisTaps(int n, Dtype v, int* lo, int* hi, Dtype* wlo, Dtype* whi) {
-  if (!(v >= Dtype(-1) && v <= static_cast<Dtype>(n))) return false;
-  if (v < 0) v = 0;
-  *lo = static_cast<int>(v);
-  if (*lo >= n - 1) {
-    *lo = *hi = n - 1;
-    v = static_cast<Dtype>(*lo);
-  } else {
-    *hi = *lo + 1;
+// One axis of a ROI's separable taps: for each of `cells` cells, the two taps (index, weight
+// times scale) of each of its `grid` samples, sample_at(cell, i) giving the coordinate; samples
+// outside the map are left out. count[cell] says how many taps the cell has, in order.
+template <typename Dtype, typename SampleAt>
+void AxisCellTaps(int cells, int grid, int n, Dtype scale, SampleAt sample_at,
+                  std::vector<int>* count, std::vector<int>* index, std::vector<Dtype>* weight) {
+  count->assign(cells, 0);
+  index->clear();
+  weight->clear();
+  for (int cell = 0; cell < cells; ++cell) {
+    for (int i = 0; i < grid; ++i) {
+      int lo, hi;
+      Dtype l;
+      if (!roi_align_axis_taps(n, sample_at(cell, i), &lo, &hi, &l)) continue;
+      index->push_back(lo);
+      weight->push_back((1 - l) * scale);
+      index->push_back(hi);
+      weight->push_back(l * scale);
+      (*count)[cell] += 2;
+    }
   }
-  const Dtype l = v - static_cast<Dtype>(*lo);
-  *wlo = 1 - l;
-  *whi = l;
-  return true;
 }
 
 // d[i] += a s[i], i < n.
@@ -90,7 +93,8 @@ inline void AddScaled(int n, Dtype a, const Dtype* __restrict__ s, Dtype* __rest
 // cells of a row. Per channel that is (rows read) x PW x 2 grid_w + PH x PW x 2 grid_h
 // multiply-adds instead of PH x PW x 4 grid_h grid_w with a gathered load each: at 28 x 28
 // cells over a ROI 15 map rows tall, 5 K instead of 12.5 K. Sums in another order than the
-// per-tap form (the backward and the CUDA code): equal to rounding.
+// per-tap form (the backward and the CUDA code): equal to rounding. Both take their taps from
+// roi_align_axis_taps.
 template <typename Dtype>
 void roi_align_forward_cpu(int R, const Dtype* rois, int C, int H, int W, const Dtype* in,
                            const ROIAlignParams<Dtype>& p, Dtype* out) {
@@ -103,36 +107,12 @@ void roi_align_forward_cpu(int R, const Dtype* rois, int C, int H, int W, const 
     const ROIAlignBox<Dtype> b = roi_align_box(roi, p);
     const Dtype inv_count = Dtype(1) / static_cast<Dtype>(roi_align_count(b));
     // Per cell row: its y taps (map row, weight with 1 / count); per cell column: its x taps.
-    ycount.assign(PH, 0);
-    yrow.clear();
-    yw.clear();
-    for (int ph = 0; ph < PH; ++ph) {
-      for (int iy = 0; iy < b.grid_h; ++iy) {
-        int lo, hi;
-        Dtype wlo, whi;
-        if (!AxisTaps(H, roi_align_sample_y(b, ph, iy), &lo, &hi, &wlo, &whi)) continue;
-        yrow.push_back(lo);
-        yw.push_back(wlo * inv_count);
-        yrow.push_back(hi);
-        yw.push_back(whi * inv_count);
-        ycount[ph] += 2;
-      }
-    }
-    xcount.assign(PW, 0);
-    xcol.clear();
-    xw.clear();
-    for (int pw = 0; pw < PW; ++pw) {
-      for (int ix = 0; ix < b.grid_w; ++ix) {
-        int lo, hi;
-        Dtype wlo, whi;
-        if (!AxisTaps(W, roi_align_sample_x(b, pw, ix), &lo, &hi, &wlo, &whi)) continue;
-        xcol.push_back(lo);
-        xw.push_back(wlo);
-        xcol.push_back(hi);
-        xw.push_back(whi);
-        xcount[pw] += 2;
-      }
-    }
+    AxisCellTaps(PH, b.grid_h, H, inv_count,
+                 [&b](int ph, int iy) { return roi_align_sample_y(b, ph, iy); },
+                 &ycount, &yrow, &yw);
+    AxisCellTaps(PW, b.grid_w, W, Dtype(1),
+                 [&b](int pw, int ix) { return roi_align_sample_x(b, pw, ix); },
+                 &xcount, &xcol, &xw);
     // The map rows some y tap reads, each interpolated along x once per channel.
     std::fill(slot.begin(), slot.end(), -1);
     used.clear();
