@@ -111,21 +111,26 @@ def write_cases(cases, out_dir):
     return len(index)
 
 
-def rows_from_logs(log_dir):
+def rows_from_logs(log_dir, partial=False):
     """[(case, forward ms, backward ms)] from the NN_<layer>.log files `caffe time` wrote beside
-    write_cases' nets; a case's time is the sum over its timed layers."""
+    write_cases' nets; a case's time is the sum over its timed layers. A missing or unfinished
+    log is an error, or with partial=True (a run cut short) that case is left out."""
     with open(os.path.join(log_dir, "cases.json")) as f:
         index = json.load(f)
     rows = []
     for slug, case in index.items():
         log = os.path.join(log_dir, slug + ".log")
         if not os.path.exists(log):
+            if partial:
+                continue
             raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
                                     f"{log_dir}/{slug}.prototxt ... 2> {log}`")
-        with open(log) as f:
+        with open(log, errors="replace") as f:
             times = parse_log(f.read())
         missing = [name for name in case["layers"] if name not in times]
         if missing:
+            if partial:
+                continue
             raise ValueError(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
         rows.append((case["case"], sum(times[n][0] for n in case["layers"]),
                      sum(times[n][1] for n in case["layers"])))

@@ -128,21 +128,10 @@ def _cases(log_dir):
     except (OSError, ValueError) as e:
         why = str(e)
     try:
-        with open(os.path.join(log_dir, "cases.json")) as f:
-            index = json.load(f)
+        rows = caffe_time.rows_from_logs(log_dir, partial=True)
     except (OSError, ValueError):
         return why
-    rows = {}
-    for slug, case in index.items():
-        try:
-            with open(os.path.join(log_dir, slug + ".log"), errors="replace") as f:
-                times = caffe_time.parse_log(f.read())
-        except OSError:
-            continue
-        if all(name in times for name in case["layers"]):
-            rows[case["case"]] = (sum(times[n][0] for n in case["layers"]),
-                                  sum(times[n][1] for n in case["layers"]))
-    return rows or why
+    return {name: (f, b) for name, f, b in rows} or why
 
 
 def _partial(log_dir, rows):
