@@ -202,3 +202,13 @@ fassst_patch(src/caffe/util/im2col.cpp
 fassst_patch(src/caffe/util/im2col.cpp
   "    Dtype* data_im) {\n  caffe_set(height * width * channels, Dtype(0), data_im);\n  const int output_h"
   "    Dtype* data_im) {\n  if (col2im_rows_cpu(data_col, channels, height, width, kernel_h, kernel_w, pad_h, pad_w,\n      stride_h, stride_w, dilation_h, dilation_w, data_im)) return;  // FASSST overlay\n  caffe_set(height * width * channels, Dtype(0), data_im);\n  const int output_h")
+
+# 9. 3x3 stride-1 convolutions' CPU forward by Winograd F(4x4, 3x3) (caffe/util/winograd_conv.hpp
+#    says why: the mask tail's convolutions); the hook declines other geometries, and Backward is
+#    Caffe's own. `engine: CAFFE` in a layer's convolution_param keeps Caffe's im2col + GEMM (the
+#    baseline the benchmarks compare with).
+fassst_patch(src/caffe/layers/conv_layer.cpp "#include \"caffe/layers/conv_layer.hpp\"\n"
+  "#include \"caffe/layers/conv_layer.hpp\"\n#include \"caffe/util/winograd_conv.hpp\"  // FASSST overlay\n")
+fassst_patch(src/caffe/layers/conv_layer.cpp
+  "  const Dtype* weight = this->blobs_[0]->cpu_data();\n  for (int i = 0; i < bottom.size(); ++i) {\n    const Dtype* bottom_data = bottom[i]->cpu_data();"
+  "  if (this->layer_param_.convolution_param().engine() != ConvolutionParameter_Engine_CAFFE &&\n      winograd3x3_layer_forward_cpu(this->kernel_shape_, this->stride_, this->pad_,\n      this->dilation_, this->group_, *this->blobs_[0],\n      this->bias_term_ ? this->blobs_[1].get() : NULL, bottom, top)) return;  // FASSST overlay\n  const Dtype* weight = this->blobs_[0]->cpu_data();\n  for (int i = 0; i < bottom.size(); ++i) {\n    const Dtype* bottom_data = bottom[i]->cpu_data();")

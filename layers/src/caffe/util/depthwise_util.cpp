@@ -2,6 +2,7 @@
 #include <cstring>
 #include <vector>
 
+#include "caffe/util/cpu_clones.hpp"
 #include "caffe/util/depthwise_util.hpp"
 
 // How each layout reads (the header lists them).
@@ -62,21 +63,12 @@ inline int RowsAhead(int row) {
   return 1 + kPrefetchAhead / (row * static_cast<int>(sizeof(Dtype)));
 }
 
-// The arithmetic loops are also compiled for AVX2 (twice the SSE2 baseline's width), picked at
-// load time on CPUs that have it (GCC function multi-versioning). No FMA: every clone does the
-// same float operations in the same order, so results do not depend on the CPU.
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && defined(__x86_64__)
-#define DEPTHWISE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DEPTHWISE_CLONES
-#endif
-
 // a / b rounded up, for b > 0 and any sign of a.
 inline int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
 
 // d[i] (+)= init + sum_m w[m] src[m][i], i < n, for M <= 9 runs; FIRST writes, else adds.
 template <int M, bool FIRST, typename Dtype>
-DEPTHWISE_CLONES void SumRunsFixed(int n, const Dtype* w, const Dtype* const* src, Dtype init,
+FASSST_AVX2_CLONES void SumRunsFixed(int n, const Dtype* w, const Dtype* const* src, Dtype init,
                                    Dtype* __restrict__ d) {
   const Dtype* __restrict__ s0 = src[0];
   const Dtype* __restrict__ s1 = src[M > 1 ? 1 : 0];
@@ -133,7 +125,7 @@ void SumRuns(int n, int count, const Dtype* w, const Dtype* const* src, Dtype in
 // acc[k] += sum over i = k mod 8 of a[i] b[i]: eight independent sums, so the loop vectorises
 // (a single running sum would need -ffast-math to reorder).
 template <typename Dtype>
-DEPTHWISE_CLONES void Dot8(int n, const Dtype* __restrict__ a, const Dtype* __restrict__ b,
+FASSST_AVX2_CLONES void Dot8(int n, const Dtype* __restrict__ a, const Dtype* __restrict__ b,
                            Dtype* acc) {
   Dtype r[8];
   for (int k = 0; k < 8; ++k) r[k] = acc[k];
@@ -148,7 +140,7 @@ DEPTHWISE_CLONES void Dot8(int n, const Dtype* __restrict__ a, const Dtype* __re
 // acc[m][k] += sum over i = k mod 8 of t[i] src[m][i], i < n, m < 9: Dot8 for the nine taps
 // of a 3x3 kernel in one pass, so the top diff is read once and the sums stay in registers.
 template <typename Dtype>
-DEPTHWISE_CLONES void DotRuns9(int n, const Dtype* __restrict__ t, const Dtype* const* src,
+FASSST_AVX2_CLONES void DotRuns9(int n, const Dtype* __restrict__ t, const Dtype* const* src,
                                Dtype (*acc)[8]) {
   const Dtype* __restrict__ s0 = src[0];
   const Dtype* __restrict__ s1 = src[1];
@@ -213,7 +205,7 @@ DEPTHWISE_CLONES void DotRuns9(int n, const Dtype* __restrict__ t, const Dtype* 
 
 // sum of a[i], i < n, by the same eight partial sums.
 template <typename Dtype>
-DEPTHWISE_CLONES Dtype Sum8(int n, const Dtype* __restrict__ a) {
+FASSST_AVX2_CLONES Dtype Sum8(int n, const Dtype* __restrict__ a) {
   Dtype r[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -273,7 +265,7 @@ inline void SplitRow(int pairs, const float* __restrict__ r, float* __restrict__
 // Rows up to in_end (the next planes' too) are prefetched: stopping at the plane's end left
 // the 192 x 52 x 52 forward at 0.16 ms against 0.13.
 template <typename Dtype>
-DEPTHWISE_CLONES void SplitRowsS2(int h, int w, int wo, int a0, int a1, const Dtype* in,
+FASSST_AVX2_CLONES void SplitRowsS2(int h, int w, int wo, int a0, int a1, const Dtype* in,
                                   const Dtype* in_end, Dtype* const* e, Dtype* const* ol) {
   const int pairs = w / 2;
   const int ahead = RowsAhead<Dtype>(w);
@@ -390,7 +382,7 @@ inline void TapsS2(const float* r, int j, Float8* l, Float8* e, Float8* o) {
 // three input rows' taps, the lowest row's kept for the next output row. The sum runs in the
 // split path's tap order; the last column's right taps are read as an odd column here (the
 // split path adds them after), so that column may differ from it by rounding.
-DEPTHWISE_CLONES bool ForwardS2Fused(int h, int w, const float* in, const float* wt,
+FASSST_AVX2_CLONES bool ForwardS2Fused(int h, int w, const float* in, const float* wt,
                                      float bias, float* out) {
   const int wo = w / 2, ho = (h + 1) / 2;
   if ((w & 1) || wo < 8 || w > kFusedMaxWidth) return false;
@@ -428,7 +420,7 @@ DEPTHWISE_CLONES bool ForwardS2Fused(int h, int w, const float* in, const float*
 // The bottom diff (h, w) of a 3x3 pad 1 stride 2 plane from its top diff (ho, wo), row pair by
 // row pair; `zero` stands for top row ho, `spare` takes bottom row h (h odd).
 template <typename Dtype>
-DEPTHWISE_CLONES void BackwardDataRowsS2(int h, int w, int ho, int wo, const Dtype* top,
+FASSST_AVX2_CLONES void BackwardDataRowsS2(int h, int w, int ho, int wo, const Dtype* top,
                                          const Dtype* wt, const Dtype* zero, Dtype* spare,
                                          Dtype* bottom) {
   const int inner = (w & 1) ? w / 2 : w / 2 - 1;
