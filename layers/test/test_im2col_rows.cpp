@@ -1,7 +1,9 @@
-// im2col_rows_cpu / col2im_rows_cpu (the overlay's fast path inside Caffe's im2col_cpu and
+// im2col_rows_cpu / col2im_rows_cpu (the overlay's fast paths inside Caffe's im2col_cpu and
 // col2im_cpu) against the definition written out element by element: every kernel size 1-5,
 // pads 0 to beyond the kernel, stride_h 1-3, dilation_h 1-2, planes narrower than the shift,
-// one row or one column. Bit-exact: both only move values, and col2im adds in the same order.
+// one row or one column; and non-overlapping windows (kernel == stride). Bit-exact: both only
+// move values, and col2im adds in the same order.
+#include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -17,10 +19,11 @@ namespace {
 
 struct Geometry {
   int channels, height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, dilation_h;
+  int stride_w = 1;
   int out_h() const {
     return (height + 2 * pad_h - (dilation_h * (kernel_h - 1) + 1)) / stride_h + 1;
   }
-  int out_w() const { return width + 2 * pad_w - kernel_w + 1; }
+  int out_w() const { return (width + 2 * pad_w - kernel_w) / stride_w + 1; }
 };
 
 // Calls visit(k, i) for every column element k in Caffe's order, column (c, kr, kc) row-major
@@ -35,7 +38,8 @@ void ForEachColumnElement(const Geometry& g, Visit visit) {
       for (int kc = 0; kc < g.kernel_w; ++kc)
         for (int y = 0; y < oh; ++y)
           for (int x = 0; x < ow; ++x, ++k) {
-            const int r = y * g.stride_h - g.pad_h + kr * g.dilation_h, s = x - g.pad_w + kc;
+            const int r = y * g.stride_h - g.pad_h + kr * g.dilation_h;
+            const int s = x * g.stride_w - g.pad_w + kc;
             const bool inside = r >= 0 && r < g.height && s >= 0 && s < g.width;
             visit(k, inside ? (c * g.height + r) * g.width + s : -1);
           }
@@ -77,14 +81,16 @@ class Im2colRowsTest : public ::testing::Test {
     // Filled with a marker first: every element must be written.
     std::vector<Dtype> col(expect_col.size(), Dtype(-777));
     ASSERT_TRUE(im2col_rows_cpu(&im[0], g.channels, g.height, g.width, g.kernel_h, g.kernel_w,
-                                g.pad_h, g.pad_w, g.stride_h, 1, g.dilation_h, 1, &col[0]));
+                                g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dilation_h, 1,
+                                &col[0]));
     for (size_t k = 0; k < col.size(); ++k) ASSERT_EQ(expect_col[k], col[k]) << "col " << k;
 
     const std::vector<Dtype> dcol = Values(expect_col.size(), Dtype(-2.25));
     const std::vector<Dtype> expect_im = NaiveCol2im(g, dcol);
     std::vector<Dtype> back(im.size(), Dtype(-777));
     ASSERT_TRUE(col2im_rows_cpu(&dcol[0], g.channels, g.height, g.width, g.kernel_h, g.kernel_w,
-                                g.pad_h, g.pad_w, g.stride_h, 1, g.dilation_h, 1, &back[0]));
+                                g.pad_h, g.pad_w, g.stride_h, g.stride_w, g.dilation_h, 1,
+                                &back[0]));
     for (size_t k = 0; k < back.size(); ++k) ASSERT_EQ(expect_im[k], back[k]) << "im " << k;
   }
 };
@@ -111,6 +117,29 @@ TYPED_TEST(Im2colRowsTest, MatchesDefinition) {
   this->Check(Geometry{3, 4, 2, 1, 5, 0, 2, 1, 1});
   this->Check(Geometry{3, 5, 3, 3, 7, 1, 3, 1, 1});
   this->Check(Geometry{1, 3, 3, 2, 3, 2, 0, 2, 1});
+}
+
+// Kernel == stride, no pad (the tail's 2x2 stride-2 deconvolution): windows that do not overlap,
+// with planes whose sides are not multiples of the kernel (pixels in no window).
+TYPED_TEST(Im2colRowsTest, MatchesDefinitionNonOverlapping) {
+  const int sizes[][2] = {{2, 2}, {5, 7}, {28, 28}, {3, 8}, {9, 4}};
+  const int kernels[][2] = {{2, 2}, {3, 2}, {2, 3}, {1, 3}, {3, 3}};
+  for (const auto& size : sizes) {
+    for (const auto& k : kernels) {
+      Geometry g = {2, size[0], size[1], k[0], k[1], 0, 0, k[0], 1};
+      g.stride_w = k[1];
+      if (size[0] < k[0] || size[1] < k[1]) continue;  // no window fits
+      this->Check(g);
+    }
+  }
+}
+
+// As the stock col2im (a zeroed image, then +=), a -0 in the columns gives +0 in the image.
+TYPED_TEST(Im2colRowsTest, NonOverlappingCol2imZeroSign) {
+  typedef TypeParam Dtype;
+  std::vector<Dtype> col(3 * 4 * 2 * 2, -Dtype(0)), im(3 * 4 * 4, Dtype(-777));
+  ASSERT_TRUE(col2im_rows_cpu(&col[0], 3, 4, 4, 2, 2, 0, 0, 2, 2, 1, 1, &im[0]));
+  for (Dtype v : im) EXPECT_FALSE(std::signbit(v));
 }
 
 TYPED_TEST(Im2colRowsTest, DeclinesOtherStridesAndDilations) {

@@ -52,6 +52,98 @@ inline bool RowsCase(int height, int width, int kernel_h, int kernel_w, int pad_
   return *out_h > 0 && *out_w > 0;
 }
 
+// The other case: kernel == stride along both axes, no pad, no dilation (the mask tail's 2x2
+// stride-2 deconvolution): windows do not overlap, so every pixel is in at most one window and
+// one column element. out_h x out_w windows; pixels past them (height or width not a multiple
+// of the kernel) are in none.
+inline bool TilesCase(int height, int width, int kernel_h, int kernel_w, int pad_h, int pad_w,
+                      int stride_h, int stride_w, int dilation_h, int dilation_w, int* out_h,
+                      int* out_w) {
+  if (stride_h != kernel_h || stride_w != kernel_w || pad_h != 0 || pad_w != 0 ||
+      dilation_h != 1 || dilation_w != 1) {
+    return false;
+  }
+  *out_h = height / kernel_h;
+  *out_w = width / kernel_w;
+  return *out_h > 0 && *out_w > 0;
+}
+
+// Column block (c, kr, kc), output row y, is every kernel_w-th pixel of image row y kernel_h + kr
+// from kc on. The two-column kernel (the tail's) is its own loop: one that the compiler
+// vectorises, as an (un)interleave of two runs.
+template <typename Dtype>
+void GatherRow(const Dtype* __restrict__ row, int kernel_w, int kc, int n, Dtype* __restrict__ d) {
+  for (int x = 0; x < n; ++x) d[x] = row[x * kernel_w + kc];
+}
+
+template <typename Dtype>
+void GatherRow2(const Dtype* __restrict__ row, int n, Dtype* __restrict__ d0,
+                Dtype* __restrict__ d1) {
+  for (int x = 0; x < n; ++x) {
+    d0[x] = row[2 * x];
+    d1[x] = row[2 * x + 1];
+  }
+}
+
+// 0 + v, as the stock col2im computes it (zeroed image, then +=): the same value, and -0 becomes
+// +0 as there, so results stay bit-identical.
+template <typename Dtype>
+void ScatterRow(const Dtype* __restrict__ s, int kernel_w, int kc, int n, Dtype* __restrict__ row) {
+  for (int x = 0; x < n; ++x) row[x * kernel_w + kc] = Dtype(0) + s[x];
+}
+
+template <typename Dtype>
+void ScatterRow2(const Dtype* __restrict__ s0, const Dtype* __restrict__ s1, int n,
+                 Dtype* __restrict__ row) {
+  for (int x = 0; x < n; ++x) {
+    row[2 * x] = Dtype(0) + s0[x];
+    row[2 * x + 1] = Dtype(0) + s1[x];
+  }
+}
+
+template <typename Dtype>
+void im2col_tiles(const Dtype* data_im, int channels, int height, int width, int kernel_h,
+                  int kernel_w, int out_h, int out_w, Dtype* data_col) {
+  const int out_size = out_h * out_w;
+  for (int c = 0; c < channels; ++c, data_im += height * width) {
+    for (int kr = 0; kr < kernel_h; ++kr, data_col += kernel_w * out_size) {
+      for (int y = 0; y < out_h; ++y) {
+        const Dtype* row = data_im + (y * kernel_h + kr) * width;
+        Dtype* d = data_col + y * out_w;
+        if (kernel_w == 2) {
+          GatherRow2(row, out_w, d, d + out_size);
+        } else {
+          for (int kc = 0; kc < kernel_w; ++kc)
+            GatherRow(row, kernel_w, kc, out_w, d + kc * out_size);
+        }
+      }
+    }
+  }
+}
+
+template <typename Dtype>
+void col2im_tiles(const Dtype* data_col, int channels, int height, int width, int kernel_h,
+                  int kernel_w, int out_h, int out_w, Dtype* data_im) {
+  const int out_size = out_h * out_w;
+  const int covered_h = out_h * kernel_h, covered_w = out_w * kernel_w;
+  for (int c = 0; c < channels; ++c, data_im += height * width) {
+    for (int y = 0; y < covered_h; ++y) Zero(data_im + y * width + covered_w, width - covered_w);
+    Zero(data_im + covered_h * width, (height - covered_h) * width);
+    for (int kr = 0; kr < kernel_h; ++kr, data_col += kernel_w * out_size) {
+      for (int y = 0; y < out_h; ++y) {
+        Dtype* row = data_im + (y * kernel_h + kr) * width;
+        const Dtype* s = data_col + y * out_w;
+        if (kernel_w == 2) {
+          ScatterRow2(s, s + out_size, out_w, row);
+        } else {
+          for (int kc = 0; kc < kernel_w; ++kc)
+            ScatterRow(s + kc * out_size, kernel_w, kc, out_w, row);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <typename Dtype>
@@ -61,7 +153,12 @@ bool im2col_rows_cpu(const Dtype* data_im, int channels, int height, int width, 
   int out_h, out_w;
   if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
                 dilation_w, &out_h, &out_w)) {
-    return false;
+    if (!TilesCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
+                   dilation_h, dilation_w, &out_h, &out_w)) {
+      return false;
+    }
+    im2col_tiles(data_im, channels, height, width, kernel_h, kernel_w, out_h, out_w, data_col);
+    return true;
   }
   const int out_size = out_h * out_w;
   const bool whole = stride_h == 1 && out_w == width;
@@ -111,7 +208,12 @@ bool col2im_rows_cpu(const Dtype* data_col, int channels, int height, int width,
   int out_h, out_w;
   if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
                 dilation_w, &out_h, &out_w)) {
-    return false;
+    if (!TilesCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
+                   dilation_h, dilation_w, &out_h, &out_w)) {
+      return false;
+    }
+    col2im_tiles(data_col, channels, height, width, kernel_h, kernel_w, out_h, out_w, data_im);
+    return true;
   }
   const int out_size = out_h * out_w;
   std::fill(data_im, data_im + height * width * channels, Dtype(0));

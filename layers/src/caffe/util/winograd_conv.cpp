@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__)
@@ -173,11 +174,18 @@ void Transpose<float>(const float* src, size_t src_ld, int rows, int cols, float
 }
 #endif
 
-// Grow-only buffers, one set per thread: they are megabytes, and allocating them afresh on each
-// forward would fault their pages in again every time.
+// Grow-only buffers, one set per calling thread: they are megabytes, and allocating them afresh
+// on each forward would fault their pages in again every time. The transforms' scratch is per
+// worker (below).
+template <typename Dtype>
+struct WorkerBuffers {
+  std::vector<Dtype> padded, scratch, gathered, band;
+};
+
 template <typename Dtype>
 struct Workspace {
-  std::vector<Dtype> filters, padded, points, products, scratch, gathered, band, zeros;
+  std::vector<Dtype> filters, points, products, zeros;
+  std::vector<WorkerBuffers<Dtype> > workers;
 };
 
 template <typename Dtype>
@@ -192,13 +200,34 @@ Dtype* Sized(std::vector<Dtype>* v, size_t n) {
   return v->data();
 }
 
-// filters[p] (channels x outputs) = G g G^T at point p, for every filter g of weight.
+// The transforms run on every core (the GEMMs already do, inside OpenBLAS): job(w) for w < workers,
+// on fresh threads and the caller. Fresh threads, not a pool: a pool's sleeping threads would not
+// survive a fork (Python's multiprocessing forks after forwards), and starting one costs tens of
+// microseconds beside the transforms' milliseconds.
+template <typename Job>
+void OnWorkers(int workers, const Job& job) {
+  std::vector<std::thread> threads;
+  for (int w = 1; w < workers; ++w) threads.emplace_back(job, w);
+  job(0);
+  for (size_t i = 0; i < threads.size(); ++i) threads[i].join();
+}
+
+// Worker w's share of [0, n): [Begin(w), Begin(w + 1)).
+inline int Begin(int n, int workers, int w) {
+  return static_cast<int>(static_cast<long long>(n) * w / workers);
+}
+
+// Fewer than this many tiles per worker and starting a thread costs more than it saves.
+const int kTilesPerWorker = 64;
+
+// filters[p] (channels x outputs) = G g G^T at point p, for every filter g of weight with an
+// input channel in [c0, c1).
 template <typename Dtype>
-void TransformFilters(int outputs, int channels, const Dtype* weight, Workspace<Dtype>* w) {
-  Dtype* filters = Sized(&w->filters, static_cast<size_t>(kPoints) * channels * outputs);
-  Dtype* g = Sized(&w->gathered, static_cast<size_t>(9) * outputs);       // [3][3][outputs]
-  Dtype* cols = Sized(&w->scratch, static_cast<size_t>(6 * 3) * outputs);  // [6][3][outputs]
-  for (int c = 0; c < channels; ++c) {
+void TransformFilters(int outputs, int channels, const Dtype* weight, int c0, int c1,
+                      WorkerBuffers<Dtype>* b, Dtype* filters) {
+  Dtype* g = Sized(&b->gathered, static_cast<size_t>(9) * outputs);       // [3][3][outputs]
+  Dtype* cols = Sized(&b->scratch, static_cast<size_t>(6 * 3) * outputs);  // [6][3][outputs]
+  for (int c = c0; c < c1; ++c) {
     for (int o = 0; o < outputs; ++o)
       for (int k = 0; k < 9; ++k) g[k * outputs + o] = weight[(o * channels + c) * 9 + k];
     for (int j = 0; j < 3; ++j)  // down the columns: cols[k][j] = (G g)[k][j]
@@ -274,32 +303,34 @@ void TransformInput(const WinogradConvShape& s, const Tiling& t, const Dtype* pa
     }
 }
 
-// top[n0 .. n0 + images) = A^T products A + bias, cropped to the output. A row of tiles at a
-// time goes to band ([4][4 cols][outputs]), then into the top plane by plane, so the top is
-// written in order.
+// Rows of tiles [q0, q1) of the chunk starting at image n0 (row q: image n0 + q / t.rows, tile
+// row q % t.rows) = A^T products A + bias, cropped to the output. A row of tiles at a time goes to
+// band ([4][4 cols][outputs]), then into the top plane by plane, so the top is written in order.
 template <typename Dtype>
-void TransformOutput(const WinogradConvShape& s, const Tiling& t, int n0, int images,
+void TransformOutput(const WinogradConvShape& s, const Tiling& t, int n0, int q0, int q1,
                      const Dtype* products, size_t tiles, const Dtype* bias,
-                     const Dtype* zeros, Dtype* cols, Dtype* band, Dtype* top) {
+                     const Dtype* zeros, WorkerBuffers<Dtype>* b, Dtype* top) {
   const int O = s.num_output;
   const int band_w = kTile * t.cols;
-  size_t tile = 0;
-  for (int n = n0; n < n0 + images; ++n)
-    for (int ty = 0; ty < t.rows; ++ty) {
-      for (int tx = 0; tx < t.cols; ++tx, ++tile) {
-        for (int l = 0; l < kSpan; ++l)  // down the columns: cols[i][l] = (A^T m)[i][l]
-          OutputTransform(O, products + (static_cast<size_t>(l) * tiles + tile) * O,
-                          kSpan * tiles * O, zeros, cols + l * O, kSpan * O);
-        for (int i = 0; i < kTile; ++i)  // along the rows, plus the bias
-          OutputTransform(O, cols + i * kSpan * O, O, bias,
-                          band + (static_cast<size_t>(i) * band_w + kTile * tx) * O, O);
-      }
-      const int y0 = kTile * ty, rows = std::min(kTile, t.out_h - y0);
-      const size_t plane = static_cast<size_t>(t.out_h) * t.out_w;
-      for (int i = 0; i < rows; ++i)  // width x outputs -> outputs x width, row by row
-        Transpose(band + static_cast<size_t>(i) * band_w * O, O, t.out_w, O,
-                  top + static_cast<size_t>(n) * O * plane + (y0 + i) * t.out_w, plane);
+  Dtype* cols = Sized(&b->scratch, static_cast<size_t>(kSpan * kSpan) * O);
+  Dtype* band = Sized(&b->band, static_cast<size_t>(kTile) * band_w * O);
+  const size_t plane = static_cast<size_t>(t.out_h) * t.out_w;
+  for (int q = q0; q < q1; ++q) {
+    const int n = n0 + q / t.rows, ty = q % t.rows;
+    size_t tile = static_cast<size_t>(q) * t.cols;
+    for (int tx = 0; tx < t.cols; ++tx, ++tile) {
+      for (int l = 0; l < kSpan; ++l)  // down the columns: cols[i][l] = (A^T m)[i][l]
+        OutputTransform(O, products + (static_cast<size_t>(l) * tiles + tile) * O,
+                        kSpan * tiles * O, zeros, cols + l * O, kSpan * O);
+      for (int i = 0; i < kTile; ++i)  // along the rows, plus the bias
+        OutputTransform(O, cols + i * kSpan * O, O, bias,
+                        band + (static_cast<size_t>(i) * band_w + kTile * tx) * O, O);
     }
+    const int y0 = kTile * ty, rows = std::min(kTile, t.out_h - y0);
+    for (int i = 0; i < rows; ++i)  // width x outputs -> outputs x width, row by row
+      Transpose(band + static_cast<size_t>(i) * band_w * O, O, t.out_w, O,
+                top + static_cast<size_t>(n) * O * plane + (y0 + i) * t.out_w, plane);
+  }
 }
 
 }  // namespace
@@ -311,36 +342,51 @@ void winograd3x3_forward_cpu(const WinogradConvShape& s, const Dtype* bottom, co
   CHECK_GT(t.out_h, 0) << "Winograd 3x3: output height " << t.out_h;
   CHECK_GT(t.out_w, 0) << "Winograd 3x3: output width " << t.out_w;
   const int C = s.channels, O = s.num_output;
-  Workspace<Dtype>& w = ThreadWorkspace<Dtype>();
-  TransformFilters(O, C, weight, &w);
-  const Dtype* filters = w.filters.data();
-
   const int per_image = t.rows * t.cols;
   const int widest = std::max(C, O);
   const int images_per_chunk = std::max(1, kChunkFloats / (kPoints * per_image * widest));
   const int chunks = (s.num + images_per_chunk - 1) / images_per_chunk;
   const int images_max = (s.num + chunks - 1) / chunks;  // chunks as even as whole images allow
   const size_t tiles_max = static_cast<size_t>(images_max) * per_image;
-  Dtype* padded = Sized(&w.padded, static_cast<size_t>(t.span_h) * t.span_w * C);
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int workers =
+      std::max(1, std::min(cores, static_cast<int>(tiles_max / kTilesPerWorker)));
+
+  Workspace<Dtype>& w = ThreadWorkspace<Dtype>();
+  if (static_cast<int>(w.workers.size()) < workers) w.workers.resize(workers);
+  Dtype* filters = Sized(&w.filters, static_cast<size_t>(kPoints) * C * O);
   Dtype* points = Sized(&w.points, kPoints * tiles_max * C);
   Dtype* products = Sized(&w.products, kPoints * tiles_max * O);
-  Dtype* cols = Sized(&w.scratch, static_cast<size_t>(kPoints) * widest);
-  Dtype* band = Sized(&w.band, static_cast<size_t>(kTile * kTile) * t.cols * O);
   const Dtype* zeros = Sized(&w.zeros, O);  // only ever grown, with zeros
+  const Dtype* add = bias ? bias : zeros;
 
+  OnWorkers(workers, [&](int k) {
+    TransformFilters(O, C, weight, Begin(C, workers, k), Begin(C, workers, k + 1),
+                     &w.workers[k], filters);
+  });
   for (int n0 = 0; n0 < s.num; n0 += images_max) {
     const int images = std::min(images_max, s.num - n0);
     const size_t tiles = static_cast<size_t>(images) * per_image;
-    for (int n = n0; n < n0 + images; ++n) {
-      PadChannelsLast(s, t, bottom, n, padded);
-      TransformInput(s, t, padded, static_cast<size_t>(n - n0) * per_image, tiles, points, cols);
-    }
+    const int split = std::min(workers, images);
+    OnWorkers(split, [&](int k) {
+      WorkerBuffers<Dtype>& b = w.workers[k];
+      Dtype* padded = Sized(&b.padded, static_cast<size_t>(t.span_h) * t.span_w * C);
+      Dtype* cols = Sized(&b.scratch, static_cast<size_t>(kPoints) * C);
+      for (int n = n0 + Begin(images, split, k); n < n0 + Begin(images, split, k + 1); ++n) {
+        PadChannelsLast(s, t, bottom, n, padded);
+        TransformInput(s, t, padded, static_cast<size_t>(n - n0) * per_image, tiles, points,
+                       cols);
+      }
+    });
     for (int p = 0; p < kPoints; ++p)
       caffe_cpu_gemm<Dtype>(CblasNoTrans, CblasNoTrans, tiles, O, C, Dtype(1),
                             points + p * tiles * C, filters + static_cast<size_t>(p) * C * O,
                             Dtype(0), products + p * tiles * O);
-    TransformOutput(s, t, n0, images, products, tiles, bias ? bias : zeros, zeros, cols, band,
-                    top);
+    const int rows = images * t.rows;
+    OnWorkers(workers, [&](int k) {
+      TransformOutput(s, t, n0, Begin(rows, workers, k), Begin(rows, workers, k + 1), products,
+                      tiles, add, zeros, &w.workers[k], top);
+    });
   }
 }
 
