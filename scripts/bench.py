@@ -8,10 +8,12 @@ A benchmark that prints numbers, not a test.
     scripts/bench.py --config fassst_416_coco                   # random weights, all n slots
     scripts/bench.py --config fassst_cpu_sample --weights W.caffemodel --deploy folded
     scripts/bench.py --config fassst_416_coco --stock-depthwise  # + the baseline, same run
+    scripts/bench.py --config fassst_cpu_sample --stock-conv     # + folded on im2col + GEMM
     scripts/bench.py --config fassst_416_coco --profile-python   # the Python side by stage
 
-The variants (plain, folded, and with --stock-depthwise the plain net with Caffe's grouped
-Convolution) take turns in every round, so load from other processes hits them alike.
+The variants (plain, folded, with --stock-depthwise the plain net with Caffe's grouped
+Convolution, with --stock-conv the folded net with engine: CAFFE, i.e. without the CPU's Winograd
+3x3 path) take turns in every round, so load from other processes hits them alike.
 Writes results/bench/<config>.json and .md; the nets it ran are in results/bench/<config>/.
 
 Where pycaffe cannot load (a GPU box with another Python), --export DIR writes the nets for
@@ -43,6 +45,9 @@ def main():
     ap.add_argument("--stock-depthwise", action="store_true",
                     help="also time the plain net with depthwise convs as Caffe's grouped "
                          "Convolution (the baseline)")
+    ap.add_argument("--stock-conv", action="store_true",
+                    help="also time the folded net with every Convolution on Caffe's im2col + "
+                         "GEMM (engine: CAFFE), the baseline of the CPU's Winograd 3x3 path")
     ap.add_argument("--all-slots", action="store_true",
                     help="with --weights too: every slot through the tail (score threshold 0)")
     ap.add_argument("--out", default=os.path.join(REPO_ROOT, "results", "bench"))
@@ -76,7 +81,8 @@ def main():
     rec = net_bench.benchmark(cfg, os.path.join(args.out, name), weights=args.weights,
                               repeats=args.iters, warmup=args.warmup, gpu=args.gpu,
                               stock_depthwise=args.stock_depthwise, all_slots=args.all_slots,
-                              deploys=tuple(args.deploy or net_bench.DEPLOYS))
+                              deploys=tuple(args.deploy or net_bench.DEPLOYS),
+                              stock_conv=args.stock_conv)
     _write(os.path.join(args.out, name), rec, net_bench.markdown(rec))
 
 

@@ -82,3 +82,29 @@ def test_python_side_profile_has_every_stage_and_the_photos():
     assert [p["rois"] for p in rec["photos"]] == [2, 2, 2]
     assert [p["photo"] for p in rec["photos"]] == [os.path.basename(p) for p in photos]
     assert "| paste masks |" in python_side.markdown(rec, "t")
+
+
+def test_im2col_variant_is_the_same_net_on_caffes_convolution(tmp_path):
+    """--stock-conv's variant: every Convolution asks for engine CAFFE (im2col + GEMM), on the
+    same weights; its outputs match the Winograd net's to the rounding of the transforms
+    (an independent path: Caffe's own convolution)."""
+    cfg = load_config("fassst_cpu_sample")
+    caffe.set_mode_cpu()
+    variants, _ = net_bench.prepare(cfg, str(tmp_path), deploys=("folded",), stock_conv=True)
+    assert [v.label for v in variants] == ["folded", "folded, im2col 3x3"]
+    winograd, im2col = variants
+    assert im2col.caffemodel == winograd.caffemodel
+    convs = [layer for layer in net_bench._read_param(im2col.prototxt).layer
+             if layer.type == "Convolution"]
+    assert convs and all(layer.convolution_param.engine == 1 for layer in convs)  # CAFFE
+    nets = [caffe.Net(v.prototxt, v.caffemodel, caffe.TEST) for v in variants]
+    x = np.random.RandomState(0).standard_normal(nets[0].blobs["data"].data.shape)
+    for net in nets:
+        net.blobs["data"].data[...] = x
+        net.forward()
+    for name in ("p1/conv", "rois", "tail/conv2", "masks"):
+        a, b = (net.blobs[name].data for net in nets)
+        assert a.shape == b.shape and a.size > 0, name
+        scale = np.abs(b).max()
+        assert np.abs(a - b).max() <= 1e-4 * scale, name
+    assert not np.array_equal(nets[0].blobs["tail/conv2"].data, nets[1].blobs["tail/conv2"].data)

@@ -1,7 +1,9 @@
 """Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4.
 
 For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn; on request
-also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline), then on
+also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline, and the
+folded net with every Convolution on Caffe's im2col + GEMM, engine: CAFFE, the baseline of the
+CPU's Winograd 3x3 path), then on
 one device, batch 1, after warm-up, median of K rounds, the variants and measures taking turns:
   forward only    net.forward() on a letterboxed photo already in the input blob
   end to end      read the photo, letterbox, forward, decode, paste every mask at photo size,
@@ -106,18 +108,32 @@ class Variant:
     depthwise: str   # layer (DepthwiseConvolution) | stock (grouped Convolution)
     prototxt: str
     caffemodel: str
+    conv: str = "winograd"  # winograd (3x3 stride 1 on the CPU) | im2col (engine: CAFFE)
 
     @property
     def label(self):
-        return self.deploy + (", stock depthwise" if self.depthwise == "stock" else "")
+        return (self.deploy + (", stock depthwise" if self.depthwise == "stock" else "")
+                + (", im2col 3x3" if self.conv == "im2col" else ""))
+
+
+def as_im2col(net_param):
+    """Copy of `net_param` whose Convolutions all ask for Caffe's own im2col + GEMM (engine:
+    CAFFE), so the CPU's Winograd path (caffe/util/winograd_conv.hpp) is off: its baseline."""
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net_param)
+    for layer in out.layer:
+        if layer.type == "Convolution":
+            layer.convolution_param.engine = caffe_pb2.ConvolutionParameter.CAFFE
+    return out
 
 
 def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
-            deploys=DEPLOYS):
+            deploys=DEPLOYS, stock_conv=False):
     """Writes out_dir/deploy_{plain,folded}.prototxt (+ weights) and returns the Variants and
     the config the deploy net was built from (score threshold 0 when all slots are forced).
     stock_depthwise adds the plain net with grouped Convolutions (the baseline) as a variant;
-    it runs on the same weights (the blobs are the same)."""
+    it runs on the same weights (the blobs are the same). stock_conv adds the last deploy net
+    (folded if asked for) with every Convolution on im2col + GEMM (as_im2col)."""
     os.makedirs(out_dir, exist_ok=True)
     if weights is None or all_slots:
         cfg = dataclasses.replace(cfg, score_threshold=0.0)
@@ -136,6 +152,11 @@ def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
         folded = os.path.join(out_dir, "deploy_folded")
         merge_bn(plain_path, weights, folded + ".prototxt", folded + ".caffemodel")
         variants.append(Variant("folded", "layer", folded + ".prototxt", folded + ".caffemodel"))
+    if stock_conv:
+        last = variants[-1]
+        path = _write(os.path.splitext(last.prototxt)[0] + "_im2col.prototxt",
+                      as_im2col(_read_param(last.prototxt)))
+        variants.append(dataclasses.replace(last, prototxt=path, conv="im2col"))
     return variants, cfg
 
 
@@ -221,7 +242,7 @@ class _Runner:
         gmacs = sum(macs.values()) / 1e9
         fwd, e2e = _stats(self.forward_ms), _stats(self.e2e_ms)
         v = self.variant
-        return dict(deploy=v.deploy, depthwise=v.depthwise, label=v.label,
+        return dict(deploy=v.deploy, depthwise=v.depthwise, conv=v.conv, label=v.label,
                     prototxt=os.path.relpath(v.prototxt, REPO_ROOT), rois=self.rois,
                     forward_ms=fwd["median"], forward_min_ms=fwd["min"],
                     forward_fps=1e3 / fwd["median"], e2e_ms=e2e["median"],
@@ -293,7 +314,8 @@ def load_average():
 
 
 def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
-              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print, sgemm_size=2048):
+              stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print, sgemm_size=2048,
+              stock_conv=False):
     """Prepares, measures and returns the full record (what results/bench/<config>.json holds).
     sgemm_size: side of the numpy matmul that measures this machine's rate (smaller: quicker,
     noisier)."""
@@ -302,7 +324,8 @@ def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
     else:
         caffe.set_device(gpu)
         caffe.set_mode_gpu()
-    variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys)
+    variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys,
+                                stock_conv)
     photos = sample_photos()
     log(f"measuring sgemm (numpy float32, {sgemm_size}^3) ...")
     rate = sgemm_rate(sgemm_size)
