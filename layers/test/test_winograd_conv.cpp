@@ -93,6 +93,32 @@ class WinogradConvTest : public ::testing::Test {
  protected:
   WinogradConvTest() { Caffe::set_random_seed(1701); }
 
+  // A ConvolutionLayer 12 -> 10, 3x3, pad 1, with bias and `engine`, forward on a Gaussian
+  // 2 x 12 x 9 x 10 bottom (kLayerShape): bottom_, top_, layer_.
+  void RunLayer(ConvolutionParameter_Engine engine) {
+    bottom_.Reshape(kLayerShape.num, kLayerShape.channels, kLayerShape.height, kLayerShape.width);
+    FillerParameter fp;
+    GaussianFiller<Dtype>(fp).Fill(&bottom_);
+    vector<Blob<Dtype>*> bottom_vec(1, &bottom_), top_vec(1, &top_);
+    LayerParameter param = ConvParam(kLayerShape.num_output, 3, 1, 1, 1, 1, true);
+    param.mutable_convolution_param()->set_engine(engine);
+    layer_.reset(new ConvolutionLayer<Dtype>(param));
+    layer_->SetUp(bottom_vec, top_vec);
+    layer_->Forward(bottom_vec, top_vec);
+  }
+
+  // winograd3x3_forward_cpu on RunLayer's bottom, weights and bias.
+  std::vector<Dtype> WinogradOfLayer() {
+    std::vector<Dtype> out(top_.count());
+    winograd3x3_forward_cpu(kLayerShape, bottom_.cpu_data(), layer_->blobs()[0]->cpu_data(),
+                            layer_->blobs()[1]->cpu_data(), out.data());
+    return out;
+  }
+
+  const WinogradConvShape kLayerShape = {2, 12, 9, 10, 10, 1, 1};
+  Blob<Dtype> bottom_, top_;
+  shared_ptr<ConvolutionLayer<Dtype> > layer_;
+
   // Rounding allowed, relative to an output's scale: float carries 24 bits, and the transforms'
   // constants (up to 8 and 1/24) cost a few more than a direct sum's.
   static double Tolerance() { return sizeof(Dtype) == 4 ? 1e-5 : 1e-13; }
@@ -150,47 +176,29 @@ TYPED_TEST(WinogradConvTest, MatchesDirectConvolutionAcrossChunks) {
 
 // Through Caffe's ConvolutionLayer: the overlay's hook runs the function above (bit-equal)...
 TYPED_TEST(WinogradConvTest, ConvolutionLayerTakesIt) {
-  typedef TypeParam Dtype;
-  Blob<Dtype> bottom(2, 12, 9, 10), top;
-  FillerParameter fp;
-  GaussianFiller<Dtype>(fp).Fill(&bottom);
-  vector<Blob<Dtype>*> bottom_vec(1, &bottom), top_vec(1, &top);
-  ConvolutionLayer<Dtype> layer(ConvParam(10, 3, 1, 1, 1, 1, true));
-  layer.SetUp(bottom_vec, top_vec);
-  layer.Forward(bottom_vec, top_vec);
-  const WinogradConvShape s = {2, 12, 9, 10, 10, 1, 1};
-  std::vector<Dtype> expect(top.count());
-  winograd3x3_forward_cpu(s, bottom.cpu_data(), layer.blobs()[0]->cpu_data(),
-                          layer.blobs()[1]->cpu_data(), expect.data());
-  for (int k = 0; k < top.count(); ++k) ASSERT_EQ(expect[k], top.cpu_data()[k]) << k;
+  this->RunLayer(ConvolutionParameter_Engine_DEFAULT);
+  const std::vector<TypeParam> expect = this->WinogradOfLayer();
+  for (int k = 0; k < this->top_.count(); ++k)
+    ASSERT_EQ(expect[k], this->top_.cpu_data()[k]) << k;
 }
 
 // engine: CAFFE keeps Caffe's im2col + GEMM (the benchmarks' baseline): the same function
 // (direct convolution's rounding), not the Winograd path's values.
 TYPED_TEST(WinogradConvTest, EngineCaffeKeepsIm2col) {
   typedef TypeParam Dtype;
-  Blob<Dtype> bottom(2, 12, 9, 10), top;
-  FillerParameter fp;
-  GaussianFiller<Dtype>(fp).Fill(&bottom);
-  vector<Blob<Dtype>*> bottom_vec(1, &bottom), top_vec(1, &top);
-  LayerParameter param = ConvParam(10, 3, 1, 1, 1, 1, true);
-  param.mutable_convolution_param()->set_engine(ConvolutionParameter_Engine_CAFFE);
-  ConvolutionLayer<Dtype> layer(param);
-  layer.SetUp(bottom_vec, top_vec);
-  layer.Forward(bottom_vec, top_vec);
-  const WinogradConvShape s = {2, 12, 9, 10, 10, 1, 1};
-  const std::vector<Dtype> x(bottom.cpu_data(), bottom.cpu_data() + bottom.count());
-  const std::vector<Dtype> w(layer.blobs()[0]->cpu_data(),
-                             layer.blobs()[0]->cpu_data() + layer.blobs()[0]->count());
+  this->RunLayer(ConvolutionParameter_Engine_CAFFE);
+  const Blob<Dtype>& x = this->bottom_;
+  const Blob<Dtype>& w = *this->layer_->blobs()[0];
   std::vector<double> expect, scale;
-  DirectConvolution(s, x, w, layer.blobs()[1]->cpu_data(), &expect, &scale);
-  std::vector<Dtype> winograd(top.count());
-  winograd3x3_forward_cpu(s, bottom.cpu_data(), w.data(), layer.blobs()[1]->cpu_data(),
-                          winograd.data());
+  DirectConvolution(this->kLayerShape, std::vector<Dtype>(x.cpu_data(), x.cpu_data() + x.count()),
+                    std::vector<Dtype>(w.cpu_data(), w.cpu_data() + w.count()),
+                    this->layer_->blobs()[1]->cpu_data(), &expect, &scale);
+  const std::vector<Dtype> winograd = this->WinogradOfLayer();
   int differ = 0;
-  for (int k = 0; k < top.count(); ++k) {
-    ASSERT_LE(std::fabs(top.cpu_data()[k] - expect[k]), this->Tolerance() * scale[k]) << k;
-    differ += top.cpu_data()[k] != winograd[k];
+  for (int k = 0; k < this->top_.count(); ++k) {
+    const Dtype got = this->top_.cpu_data()[k];
+    ASSERT_LE(std::fabs(got - expect[k]), this->Tolerance() * scale[k]) << k;
+    differ += got != winograd[k];
   }
   EXPECT_GT(differ, 0) << "engine: CAFFE ran the Winograd path";
 }

@@ -145,7 +145,12 @@ __attribute__((target("avx2"))) void Transpose8x8(const float* s, size_t sld, fl
   _mm256_storeu_ps(d + 7 * dld, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+// Asked on first use, not in a static initialiser: libgcc's CPU model may not be set up yet
+// while a shared library's initialisers run (hence __builtin_cpu_init).
+bool HaveAvx2() {
+  static const bool have = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  return have;
+}
 #endif
 
 template <typename Dtype>
@@ -164,7 +169,7 @@ void Transpose(const Dtype* src, size_t src_ld, int rows, int cols, Dtype* dst, 
 template <>
 void Transpose<float>(const float* src, size_t src_ld, int rows, int cols, float* dst,
                       size_t dst_ld) {
-  if (!kHaveAvx2) return TransposeScalar(src, src_ld, 0, rows, 0, cols, dst, dst_ld);
+  if (!HaveAvx2()) return TransposeScalar(src, src_ld, 0, rows, 0, cols, dst, dst_ld);
   const int rows8 = rows & ~7, cols8 = cols & ~7;
   for (int i = 0; i < rows8; i += 8)
     for (int j = 0; j < cols8; j += 8)
