@@ -144,7 +144,8 @@ class WinogradConvTest : public ::testing::Test {
       ASSERT_LE(err, Tolerance()) << "output " << k << ": " << top[k] << " vs " << expect[k];
       worst = std::max(worst, err);
     }
-    ::testing::Test::RecordProperty("worst_relative_error", ::testing::PrintToString(worst).c_str());
+    ::testing::Test::RecordProperty("worst_relative_error",
+                                    ::testing::PrintToString(worst).c_str());
   }
 };
 typedef ::testing::Types<float, double> Dtypes;
@@ -206,7 +207,10 @@ TYPED_TEST(WinogradConvTest, EngineCaffeKeepsIm2col) {
 // ... and declines every other geometry, leaving it to Caffe's im2col + GEMM.
 TYPED_TEST(WinogradConvTest, HookDeclinesOtherGeometries) {
   typedef TypeParam Dtype;
-  struct Case { int num_output, channels, kernel, stride, pad, dilation, group, num, side; bool takes; };
+  struct Case {
+    int num_output, channels, kernel, stride, pad, dilation, group, num, side;
+    bool takes;
+  };
   const Case cases[] = {
       {8, 8, 3, 1, 1, 1, 1, 2, 6, true},   {8, 8, 3, 1, 0, 1, 1, 2, 10, true},
       {8, 8, 3, 2, 1, 1, 1, 2, 10, false}, {8, 8, 1, 1, 0, 1, 1, 2, 10, false},
@@ -230,8 +234,9 @@ TYPED_TEST(WinogradConvTest, HookDeclinesOtherGeometries) {
                  << c.num_output << ", kernel "
                  << c.kernel << " stride " << c.stride << " pad " << c.pad << " dilation "
                  << c.dilation << " group " << c.group);
+    const Blob<Dtype>* no_bias = NULL;
     EXPECT_EQ(c.takes, winograd3x3_layer_forward_cpu(kernel, stride, pad, dilation, c.group,
-                                                     *layer.blobs()[0], static_cast<const Blob<Dtype>*>(NULL), bottom_vec,
+                                                     *layer.blobs()[0], no_bias, bottom_vec,
                                                      top_vec));
     if (!c.takes)  // declined: nothing written
       for (int k = 0; k < top.count(); ++k) ASSERT_EQ(Dtype(-777), top.cpu_data()[k]);
