@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -205,15 +206,23 @@ Dtype* Sized(std::vector<Dtype>* v, size_t n) {
   return v->data();
 }
 
-// The transforms run on every core (the GEMMs already do, inside OpenBLAS): job(w) for w < workers,
-// on fresh threads and the caller. Fresh threads, not a pool: a pool's sleeping threads would not
-// survive a fork (Python's multiprocessing forks after forwards), and starting one costs tens of
-// microseconds beside the transforms' milliseconds.
+// The transforms run on every core (the GEMMs already do, inside OpenBLAS): job(w) for
+// w < workers, on fresh threads and the caller. Fresh threads, not a pool: a pool's sleeping
+// threads would not survive a fork (Python's multiprocessing forks after forwards), and starting
+// one costs tens of microseconds beside the transforms' milliseconds. Where no thread can be
+// started (a process limit), that share runs on the caller instead.
 template <typename Job>
 void OnWorkers(int workers, const Job& job) {
   std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) threads.emplace_back(job, w);
-  job(0);
+  std::vector<int> inline_jobs(1, 0);
+  for (int w = 1; w < workers; ++w) {
+    try {
+      threads.emplace_back(job, w);
+    } catch (const std::system_error&) {
+      inline_jobs.push_back(w);
+    }
+  }
+  for (size_t i = 0; i < inline_jobs.size(); ++i) job(inline_jobs[i]);
   for (size_t i = 0; i < threads.size(); ++i) threads[i].join();
 }
 
