@@ -168,10 +168,10 @@ TYPED_TEST(WinogradConvTest, MatchesDirectConvolution) {
   }
 }
 
-// Enough images that the batch goes in chunks (at 256 channels and 49 tiles per image, 4 images
-// per chunk of kChunkFloats, 2 << 20: here 4 + 3).
+// Enough images that the batch goes in chunks (at 1024 channels and 49 tiles per image, at most
+// 4 images per chunk of kChunkFloats, 8 << 20: here 3 + 2, each on two workers).
 TYPED_TEST(WinogradConvTest, MatchesDirectConvolutionAcrossChunks) {
-  const WinogradConvShape s = {7, 256, 28, 28, 8, 1, 1};
+  const WinogradConvShape s = {5, 1024, 28, 28, 8, 1, 1};
   this->Check(s, true);
 }
 
