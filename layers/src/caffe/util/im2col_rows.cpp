@@ -68,6 +68,24 @@ inline bool TilesCase(int height, int width, int kernel_h, int kernel_w, int pad
   return *out_h > 0 && *out_w > 0;
 }
 
+// Which of the two cases the parameters are, with the output size; kNone: neither (the caller
+// returns false and Caffe's own loop runs).
+enum FastCase { kNone, kRows, kTiles };
+
+inline FastCase WhichCase(int height, int width, int kernel_h, int kernel_w, int pad_h,
+                          int pad_w, int stride_h, int stride_w, int dilation_h, int dilation_w,
+                          int* out_h, int* out_w) {
+  if (RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
+               dilation_w, out_h, out_w)) {
+    return kRows;
+  }
+  if (TilesCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
+                dilation_w, out_h, out_w)) {
+    return kTiles;
+  }
+  return kNone;
+}
+
 // Column block (c, kr, kc), output row y, is every kernel_w-th pixel of image row y kernel_h + kr
 // from kc on. The two-column kernel (the tail's) is its own loop: one that the compiler
 // vectorises, as an (un)interleave of two runs.
@@ -151,12 +169,10 @@ bool im2col_rows_cpu(const Dtype* data_im, int channels, int height, int width, 
                      int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
                      int dilation_h, int dilation_w, Dtype* data_col) {
   int out_h, out_w;
-  if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
-                dilation_w, &out_h, &out_w)) {
-    if (!TilesCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
-                   dilation_h, dilation_w, &out_h, &out_w)) {
-      return false;
-    }
+  const FastCase fast = WhichCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+                                  stride_w, dilation_h, dilation_w, &out_h, &out_w);
+  if (fast == kNone) return false;
+  if (fast == kTiles) {
     im2col_tiles(data_im, channels, height, width, kernel_h, kernel_w, out_h, out_w, data_col);
     return true;
   }
@@ -206,12 +222,10 @@ bool col2im_rows_cpu(const Dtype* data_col, int channels, int height, int width,
                      int kernel_w, int pad_h, int pad_w, int stride_h, int stride_w,
                      int dilation_h, int dilation_w, Dtype* data_im) {
   int out_h, out_w;
-  if (!RowsCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h,
-                dilation_w, &out_h, &out_w)) {
-    if (!TilesCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w,
-                   dilation_h, dilation_w, &out_h, &out_w)) {
-      return false;
-    }
+  const FastCase fast = WhichCase(height, width, kernel_h, kernel_w, pad_h, pad_w, stride_h,
+                                  stride_w, dilation_h, dilation_w, &out_h, &out_w);
+  if (fast == kNone) return false;
+  if (fast == kTiles) {
     col2im_tiles(data_col, channels, height, width, kernel_h, kernel_w, out_h, out_w, data_im);
     return true;
   }
