@@ -66,7 +66,7 @@ def main():
         return
     if args.export:
         cmds = net_bench.export(load_config(args.config), args.export, args.stock_depthwise,
-                                tuple(args.deploy or net_bench.DEPLOYS))
+                                tuple(args.deploy or net_bench.DEPLOYS), args.stock_conv)
         print(f"wrote the nets to {args.export}; time each with\n  " + "\n  ".join(cmds))
         return
     if args.weights and not os.path.isfile(args.weights):

@@ -147,18 +147,20 @@ if ((!cpu)); then
 fi
 
 # ---- the plan ----
-while read -r -u 3 kind dir n; do
+while read -r -u 3 kind dir n extra_env; do
   case $kind in
     nets)
       its=${iters:-$n}
+      # VAR=VALUE words after the iterations: the environment this group is timed with
+      read -r -a nenv <<< "${extra_env:-}"
       while read -r -u 4 name; do
         log="$R/nets/$dir/$name.log"
-        run_step "$dir/$name" "$per_net" "$log" "${benv[@]}" "$B/bin/caffe" time \
+        run_step "$dir/$name" "$per_net" "$log" "${benv[@]}" ${nenv[@]+"${nenv[@]}"} "$B/bin/caffe" time \
           -model "$R/nets/$dir/$name.prototxt" -phase TEST -iterations "$its" ${gpu_flag[@]+"${gpu_flag[@]}"}
         rc=$?
         ((rc == 99)) && continue
         fwd="$(grep -o "Average Forward pass: [0-9.]* ms" "$log" | grep -o "[0-9.]* ms")"
-        note "step $dir/$name: $(status $rc $last_secs), ${last_secs}s${fwd:+, forward $fwd}"
+        note "step $dir/$name${extra_env:+ ($extra_env)}: $(status $rc $last_secs), ${last_secs}s${fwd:+, forward $fwd}"
       done 4< "$R/nets/$dir/timed.txt"
       ;;
     probe)

@@ -9,10 +9,14 @@ import tarfile
 
 import pytest
 
-from fassst.bench import caffe_time, gpu_bundle, gpu_report, net_bench
+from fassst.bench import caffe_time, gpu_bundle, gpu_report, net_bench, tail_cases
 from fassst.build_paths import REPO_ROOT, build_dir
+from fassst.config import load_config
+from fassst.errors import InputError
 
-PLAN = "bench:fassst_cpu_sample,layers,tail:fassst_cpu_sample,depthwise:64,probe,gtests"
+# +stock+tf32: the baselines' nets and a group timed with an environment (a no-op on the CPU)
+PLAN = ("bench:fassst_cpu_sample+stock+tf32,layers,tail:fassst_cpu_sample,depthwise:64,probe,"
+        "gtests")
 SCRIPTS = os.path.join(REPO_ROOT, "scripts")
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 
@@ -69,7 +73,8 @@ def test_every_exported_net_was_timed(run):
     results = run["results"]
     with open(os.path.join(results, "plan.txt")) as f:
         groups = [line.split()[1] for line in f if line.startswith("nets ")]
-    assert groups == ["bench_fassst_cpu_sample", "layers", "tail_fassst_cpu_sample", "depthwise_64"]
+    assert groups == ["bench_fassst_cpu_sample_tf32", "layers", "tail_fassst_cpu_sample",
+                      "depthwise_64"]
     for group in groups:
         folder = os.path.join(results, "nets", group)
         with open(os.path.join(folder, "timed.txt")) as f:
@@ -81,7 +86,9 @@ def test_every_exported_net_was_timed(run):
             assert caffe_time.forward_pass_ms(text) > 0, (group, name)
             assert "Testing for 2 iterations." in text  # --iters reached the tool
         if group.startswith("bench_"):
-            assert "| plain |" in net_bench.from_logs(folder, "here")
+            table = net_bench.from_logs(folder, "here, FASSST_GPU_TF32=1")
+            for label in ("plain, stock depthwise", "plain", "folded", "folded, im2col 3x3"):
+                assert f"| {label} |" in table
         else:
             rows = caffe_time.rows_from_logs(folder)
             assert len(rows) == len(names) and all(f >= 0 and b >= 0 for _, f, b in rows)
@@ -98,10 +105,12 @@ def test_report_reads_the_run(run, tmp_path):
     assert gt["listed"] == gt["total"]  # every test --gtest_list_tests names ran
     assert f"{gt['total']} of {gt['listed']} listed tests ran: **{gt['passed']} passed, 0 failed**" in text
     # the FPS row is the log's own forward time
-    folder = os.path.join(run["results"], "nets", "bench_fassst_cpu_sample")
+    folder = os.path.join(run["results"], "nets", "bench_fassst_cpu_sample_tf32")
     with open(os.path.join(folder, "folded.log")) as f:
         ms = caffe_time.forward_pass_ms(f.read())
-    assert f"| fassst_cpu_sample | folded | {ms:.2f} | {1e3 / ms:.1f} |" in text
+    # the group's environment is in the row's label and in the step's summary line
+    assert f"| fassst_cpu_sample | folded, FASSST_GPU_TF32=1 | {ms:.2f} | {1e3 / ms:.1f} |" in text
+    assert "step bench_fassst_cpu_sample_tf32/folded (FASSST_GPU_TF32=1): ok" in text
     assert "Not measured in this run: fassst_416_coco, fassst_768_cityscapes." in text
     # without torch or CUDA the probe says so in one line, and the report carries it
     assert "not measured: cudnn_probe: torch" in text
@@ -172,3 +181,27 @@ def test_group_cut_short_keeps_the_nets_timed(run, tmp_path):
     assert f"| {shape} |" in whole and f"| {shape} |" not in cut
     assert cut.endswith(f"Partial: {len(index) - 1} of {len(index)} nets timed.\n")
     assert len(cut.splitlines()) == len(whole.splitlines()) + 1  # one row less, two lines more
+
+
+def test_plan_steps_take_stock_and_tf32_once_each():
+    step = gpu_bundle.parse_step("bench:fassst_416_coco+tf32+stock")
+    assert step == ("bench", "fassst_416_coco", True, True)
+    assert gpu_bundle.group_dir(step) == "bench_fassst_416_coco_tf32"
+    assert gpu_bundle.step_env(step) == "FASSST_GPU_TF32=1"
+    plain = gpu_bundle.parse_step("bench:fassst_416_coco")
+    assert gpu_bundle.group_dir(plain) == "bench_fassst_416_coco" and gpu_bundle.step_env(plain) == ""
+    for bad in ("bench:fassst_416_coco+fast", "bench:fassst_416_coco+stock+stock", "bench:+tf32"):
+        with pytest.raises(InputError, match="may follow the config"):
+            gpu_bundle.parse_step(bad)
+
+
+def test_tail_cases_pair_each_shape_with_caffes_per_roi_loop():
+    cases = tail_cases.cases(load_config("fassst_cpu_sample"))
+    assert cases and len(cases) % 2 == 0
+    for (name, build, _), (per_name, per_build, _) in zip(cases[::2], cases[1::2]):
+        assert per_name == name + tail_cases.PER_IMAGE
+        ours, caffes = build(), per_build()
+        conv, per_roi = ours.layer[-1].convolution_param, caffes.layer[-1].convolution_param
+        assert conv.engine == 0 and per_roi.engine == 1  # DEFAULT (the batched hook) vs CAFFE
+        per_roi.ClearField("engine")
+        assert conv == per_roi and ours.layer[0] == caffes.layer[0]  # the same layer otherwise

@@ -85,18 +85,20 @@ def test_python_side_profile_has_every_stage_and_the_photos():
 
 
 def test_im2col_variant_is_the_same_net_on_caffes_convolution(tmp_path):
-    """--stock-conv's variant: every Convolution asks for engine CAFFE (im2col + GEMM), on the
-    same weights; its outputs match the Winograd net's to the rounding of the transforms
-    (an independent path: Caffe's own convolution)."""
+    """--stock-conv's variant: every Convolution and Deconvolution asks for engine CAFFE (im2col
+    + GEMM image by image: no Winograd on the CPU, no batched GEMM on the GPU), on the same
+    weights; its outputs match the Winograd net's to the rounding of the transforms (an
+    independent path: Caffe's own convolution)."""
     cfg = load_config("fassst_cpu_sample")
     caffe.set_mode_cpu()
     variants, _ = net_bench.prepare(cfg, str(tmp_path), deploys=("folded",), stock_conv=True)
     assert [v.label for v in variants] == ["folded", "folded, im2col 3x3"]
     winograd, im2col = variants
     assert im2col.caffemodel == winograd.caffemodel
-    convs = [layer for layer in net_bench._read_param(im2col.prototxt).layer
-             if layer.type == "Convolution"]
-    assert convs and all(layer.convolution_param.engine == 1 for layer in convs)  # CAFFE
+    layers = net_bench._read_param(im2col.prototxt).layer
+    for kind in ("Convolution", "Deconvolution"):
+        convs = [layer for layer in layers if layer.type == kind]
+        assert convs and all(layer.convolution_param.engine == 1 for layer in convs), kind  # CAFFE
     nets = [caffe.Net(v.prototxt, v.caffemodel, caffe.TEST) for v in variants]
     x = np.random.RandomState(0).standard_normal(nets[0].blobs["data"].data.shape)
     for net in nets:

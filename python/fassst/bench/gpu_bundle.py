@@ -9,7 +9,8 @@ Why a bundle: the device machine has no apt, no network and Python 3.12, so this
                                        and the toolkit's are hundreds of MB
   nets/<group>/                        the benchmark nets from the existing --export routes, with
                                        their nets.json / cases.json and timed.txt (what to time)
-  plan.txt                             the steps scripts/gpu_check.sh runs, in order
+  plan.txt                             the steps scripts/gpu_check.sh runs, in order (a nets
+                                       step may end with VAR=VALUE to time its nets with)
   cudnn_shapes.json                    the shapes scripts/cudnn_probe.py times with torch
   bundle.json                          the manifest: commit, build, libraries, sizes
 packed as one tarball (out/bundle.tar.xz or .gz) beside a copy of the manifest. The nets come
@@ -38,6 +39,8 @@ BINARIES = {"caffe": ("caffe-build", "tools", "caffe"),
 COMPRESSION = {"xz": "w:xz", "gz": "w:gz"}
 CARRY_LIMIT = 64 * 2 ** 20   # the device call's limit on carried paths with the working tree
 CARRY_COMFORT = 48 * 2 ** 20
+# The GPU's batched convolution GEMMs on TF32 tensor cores (caffe/util/batched_conv.hpp).
+TF32_ENV = "FASSST_GPU_TF32=1"
 _LDD = re.compile(r"^\s*(\S+)\s+=>\s+(not found|\S+)")
 
 
@@ -94,27 +97,37 @@ def plan_libs(binaries, settings):
 # ---- the plan and the nets ----
 
 def parse_step(step):
-    """('bench', config, stock) | ('tail', config) | ('depthwise', size) | ('layers',) |
-    ('probe',) | ('gtests',) from a plan entry of gpu_check.json."""
+    """('bench', config, stock, tf32) | ('tail', config) | ('depthwise', size) | ('layers',) |
+    ('probe',) | ('gtests',) from a plan entry of gpu_check.json. bench:CONFIG+stock adds the
+    baselines (stock depthwise, Caffe's per-image convolution); +tf32 times the nets with
+    TF32_ENV (a group of its own)."""
     kind, _, arg = step.partition(":")
     if kind == "bench" and arg:
-        config, plus, flag = arg.partition("+")
-        if plus and flag != "stock":
-            raise InputError(f"plan step {step!r}: only '+stock' may follow the config")
-        return ("bench", config, bool(plus))
+        config, *flags = arg.split("+")
+        if not config or set(flags) - {"stock", "tf32"} or len(set(flags)) != len(flags):
+            raise InputError(f"plan step {step!r}: only '+stock' and '+tf32' may follow the "
+                             f"config, once each")
+        return ("bench", config, "stock" in flags, "tf32" in flags)
     if kind == "tail" and arg:
         return ("tail", arg)
     if kind == "depthwise" and arg.isdigit():
         return ("depthwise", int(arg))
     if kind in ("layers", "probe", "gtests") and not arg:
         return (kind,)
-    raise InputError(f"plan step {step!r}: expected bench:CONFIG[+stock], tail:CONFIG, "
+    raise InputError(f"plan step {step!r}: expected bench:CONFIG[+stock][+tf32], tail:CONFIG, "
                      f"depthwise:SIZE, layers, probe or gtests")
 
 
 def group_dir(step):
     kind = step[0]
-    return kind if kind == "layers" else f"{kind}_{step[1]}"
+    if kind == "layers":
+        return kind
+    return f"{kind}_{step[1]}" + ("_tf32" if kind == "bench" and step[3] else "")
+
+
+def step_env(step):
+    """The environment a step's nets are timed with ("" for none)."""
+    return TF32_ENV if step[0] == "bench" and step[3] else ""
 
 
 def _write_lines(path, lines):
@@ -122,12 +135,13 @@ def _write_lines(path, lines):
         f.write("".join(f"{line}\n" for line in lines))
 
 
-def export_bench(cfg, out_dir, stock):
+def export_bench(cfg, out_dir, stock, env=""):
     """bench.py --export into a scratch folder; keeps only what `caffe time` and
-    net_bench.from_logs read (nets.json and its nets; the random caffemodels stay behind)."""
+    net_bench.from_logs read (nets.json and its nets; the random caffemodels stay behind).
+    stock: with the stock-depthwise and per-image-convolution baselines."""
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        net_bench.export(cfg, scratch, stock, net_bench.DEPLOYS)
+        net_bench.export(cfg, scratch, stock, net_bench.DEPLOYS, stock_conv=stock, env=env)
         with open(os.path.join(scratch, "nets.json")) as f:
             names = list(json.load(f)["nets"])
         for name in ["nets.json"] + [n + ".prototxt" for n in names]:
@@ -167,7 +181,7 @@ def export_step(step, nets_dir):
     group = group_dir(step)
     out = os.path.join(nets_dir, group)
     if step[0] == "bench":
-        names = export_bench(load_config(step[1]), out, step[2])
+        names = export_bench(load_config(step[1]), out, step[2], step_env(step))
     elif step[0] == "tail":
         names = export_cases(tail_cases.cases(load_config(step[1])), out)
     elif step[0] == "depthwise":
@@ -252,7 +266,7 @@ def stage(build, out, plan=None, compress="xz", log=print):
             plan_lines.append(step[0])
             continue
         group = export_step(step, os.path.join(root, "nets"))
-        plan_lines.append(f"nets {group} {settings['iterations'][step[0]]}")
+        plan_lines.append(f"nets {group} {settings['iterations'][step[0]]} {step_env(step)}".rstrip())
         if step[0] in ("tail", "depthwise"):
             shapes += probe_shapes(step)
         log(f"exported {group}")

@@ -105,16 +105,19 @@ def _hardware(summary):
 
 
 def net_fps(log_dir):
-    """[(config, label, forward ms)] of a bench group's nets that have a finished log."""
+    """[(config, label, forward ms)] of a bench group's nets that have a finished log; the label
+    names the environment the group was timed with, if any (e.g. FASSST_GPU_TF32=1)."""
     with open(os.path.join(log_dir, "nets.json")) as f:
         index = json.load(f)
+    env = f", {index['env']}" if index.get("env") else ""
     out = []
     for name, meta in index["nets"].items():
         log = os.path.join(log_dir, name + ".log")
         if os.path.isfile(log):
             with open(log, errors="replace") as f:
                 try:
-                    out.append((index["config"], meta["label"], caffe_time.forward_pass_ms(f.read())))
+                    out.append((index["config"], meta["label"] + env,
+                                caffe_time.forward_pass_ms(f.read())))
                 except ValueError:
                     pass
     return out
@@ -300,7 +303,8 @@ def report(src, md_path):
                     f"grouped Convolution vs DepthwiseConvolution (ms, `caffe time` mean)", "",
                     depthwise_markdown(log_dir)]
         elif group.startswith("tail_"):
-            out += [f"## Mask tail 3x3 convs, {group[len('tail_'):]} (stock Convolution)", "",
+            out += [f"## Mask tail 3x3 convs, {group[len('tail_'):]} (stock Convolution: the "
+                    f"batched GPU path, then Caffe's per-ROI loop)", "",
                     cases_markdown(log_dir)]
         else:
             out += ["## FASSST layers at paper size", "", cases_markdown(log_dir)]

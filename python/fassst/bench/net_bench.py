@@ -117,12 +117,13 @@ class Variant:
 
 
 def as_im2col(net_param):
-    """Copy of `net_param` whose Convolutions all ask for Caffe's own im2col + GEMM (engine:
-    CAFFE), so the CPU's Winograd path (caffe/util/winograd_conv.hpp) is off: its baseline."""
+    """Copy of `net_param` whose Convolutions and Deconvolutions all ask for Caffe's own im2col +
+    GEMM (engine: CAFFE), image by image: the CPU's Winograd path (caffe/util/winograd_conv.hpp)
+    and the GPU's batched one (caffe/util/batched_conv.hpp) are off: their baseline."""
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net_param)
     for layer in out.layer:
-        if layer.type == "Convolution":
+        if layer.type in ("Convolution", "Deconvolution"):
             layer.convolution_param.engine = caffe_pb2.ConvolutionParameter.CAFFE
     return out
 
@@ -443,25 +444,26 @@ def markdown(rec):
 
 # ---- The same nets through Caffe's own `caffe time` (machines where pycaffe cannot load) ----
 
-def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS):
-    """Writes out_dir/<variant>.prototxt for `caffe time -phase TEST` and out_dir/nets.json.
+def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS, stock_conv=False, env=""):
+    """Writes out_dir/<variant>.prototxt for `caffe time -phase TEST` and out_dir/nets.json
+    (env: the environment the nets are to be timed with, e.g. FASSST_GPU_TF32=1, recorded there).
 
     `caffe time` loads no weights and cannot be fed a photo, so the input is Gaussian noise
     (DummyData) and IAMDecode is replaced by n random ROIs (caffe_time.for_caffe_time): every
     slot goes through the tail, as with random weights here. Returns the commands to run."""
-    variants, _ = prepare(cfg, out_dir, None, stock_depthwise, True, deploys)
+    variants, _ = prepare(cfg, out_dir, None, stock_depthwise, True, deploys, stock_conv)
     index, commands = {}, []
     for v in variants:
         name = v.label.replace(", ", "_").replace(" ", "_")
         net = cost.with_rois(_read_param(v.prototxt), cfg.num_slots)
         net = caffe_time.for_caffe_time(net, size=cfg.input_size, force_backward=False)
         _write(os.path.join(out_dir, name + ".prototxt"), net)
-        index[name] = dict(label=v.label, deploy=v.deploy, depthwise=v.depthwise)
-        commands.append(f"caffe time -model {out_dir}/{name}.prototxt -phase TEST -iterations 50 "
-                        f"[-gpu 0] 2> {out_dir}/{name}.log")
+        index[name] = dict(label=v.label, deploy=v.deploy, depthwise=v.depthwise, conv=v.conv)
+        commands.append(f"{env + ' ' if env else ''}caffe time -model {out_dir}/{name}.prototxt "
+                        f"-phase TEST -iterations 50 [-gpu 0] 2> {out_dir}/{name}.log")
     with open(os.path.join(out_dir, "nets.json"), "w") as f:
         json.dump(dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
-                       nets=index), f, indent=1)
+                       env=env, nets=index), f, indent=1)
     return commands
 
 
@@ -470,7 +472,8 @@ def from_logs(log_dir, hardware_name):
     (the mean over its iterations, as the tool reports)."""
     with open(os.path.join(log_dir, "nets.json")) as f:
         index = json.load(f)
-    lines = [f"### {index['config']} through `caffe time` ({hardware_name}; input "
+    env = f", {index['env']}" if index.get("env") else ""
+    lines = [f"### {index['config']} through `caffe time` ({hardware_name}{env}; input "
              f"{index['input_size']}, {index['num_slots']} random ROIs through the tail, mean of "
              f"the tool's iterations)", "",
              "| net | forward ms | FPS | " + " | ".join(p for p in PARTS) + " |",

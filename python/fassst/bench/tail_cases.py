@@ -1,10 +1,11 @@
 """The mask tail's 3x3 convolutions as one-layer stock Convolution nets: the cuDNN question.
 
-This Caffe's GPU build runs Convolution as im2col + one cuBLAS GEMM per ROI (cuDNN is off: its
-cuDNN layers use APIs cuDNN 8 removed). The tail's convolutions are most of the multiply-adds
-after the backbone, so whether cuDNN would be worth porting is decided on them. The shapes are
-read from the generated deploy net (n ROIs through the tail, as the benchmark times it), not
-restated here, so a config change moves them.
+This Caffe's GPU build runs Convolution as im2col + cuBLAS GEMMs (cuDNN is off: its cuDNN layers
+use APIs cuDNN 8 removed): the overlay's batched path (caffe/util/batched_conv.hpp, one GEMM
+call over the ROIs) and, as its baseline, Caffe's own loop of one GEMM per ROI (engine: CAFFE).
+The tail's convolutions are most of the multiply-adds after the backbone, so whether cuDNN would
+be worth porting is decided on them. The shapes are read from the generated deploy net (n ROIs
+through the tail, as the benchmark times it), not restated here, so a config change moves them.
 """
 import collections
 
@@ -45,21 +46,29 @@ def case_name(key, count):
     return f"tail/conv{k}x{k} {n}x{c_in}x{h}x{w} -> {c_out} s{s} (x{count})"
 
 
-def net(key):
+PER_IMAGE = " per ROI (engine CAFFE)"
+
+
+def net(key, per_image=False):
     """NetParameter: Input (n, c_in, h, w) -> one stock Convolution as in the tail (no bias:
-    BatchNorm follows it)."""
+    BatchNorm follows it); per_image: on Caffe's own loop over the ROIs."""
     n, c_in, c_out, h, w, k, s, pad = key
     ns = caffe.NetSpec()
     ns.data = L.Input(shape=dict(dim=[n, c_in, h, w]))
+    extra = dict(engine=caffe.params.Convolution.CAFFE) if per_image else {}
     ns.conv = L.Convolution(ns.data, convolution_param=dict(
         num_output=c_out, kernel_size=k, stride=s, pad=pad, bias_term=False,
-        weight_filler=dict(type="msra")))
+        weight_filler=dict(type="msra"), **extra))
     proto = ns.to_proto()
     proto.name = f"tail_conv_{n}x{c_in}x{h}x{w}"
     return proto
 
 
 def cases(cfg):
-    """(name, builder, fill) per distinct tail shape, as caffe_time.write_cases takes."""
-    return [(case_name(key, count), lambda key=key: net(key), fill)
-            for key, count in shapes(cfg).items()]
+    """(name, builder, fill) per distinct tail shape, as caffe_time.write_cases takes: the
+    layer as the nets run it, then on Caffe's per-ROI loop (PER_IMAGE)."""
+    out = []
+    for key, count in shapes(cfg).items():
+        out.append((case_name(key, count), lambda key=key: net(key), fill))
+        out.append((case_name(key, count) + PER_IMAGE, lambda key=key: net(key, True), fill))
+    return out

@@ -1,0 +1,275 @@
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "caffe/common.hpp"
+#include "caffe/util/batched_conv.hpp"
+
+// Layouts (row-major, as Caffe's blobs): per image, cols (K x P) with K = channels kh kw and
+// P = col_h col_w; weight (M x K) for Convolution, (M x K) too for Deconvolution where M is its
+// bottom's channels (Caffe stores a deconvolution's weight as (bottom channels, top channels,
+// kh, kw)). cuBLAS is column-major, so a row-major product C = A B is asked for as C^T = B^T A^T
+// on the same memory, as Caffe's caffe_gpu_gemm does.
+
+namespace caffe {
+
+BatchedConvOptions& batched_conv_options() {
+  static BatchedConvOptions options = [] {
+    const char* env = std::getenv("FASSST_GPU_TF32");
+    BatchedConvOptions o;
+    o.tf32 = env && std::strcmp(env, "1") == 0;
+    o.workspace_bytes = kBatchedConvWorkspaceBytes;
+    return o;
+  }();
+  return options;
+}
+
+namespace {
+
+template <typename Dtype>
+__global__ void batched_im2col_kernel(int n, ConvGeometry g, const Dtype* images, Dtype* cols) {
+  CUDA_KERNEL_LOOP(index, n) { batched_im2col_element(index, g, images, cols); }
+}
+
+template <typename Dtype>
+__global__ void batched_col2im_kernel(int n, ConvGeometry g, const Dtype* cols, Dtype* images) {
+  CUDA_KERNEL_LOOP(index, n) { images[index] = batched_col2im_element(index, g, cols); }
+}
+
+// out (n / (channels spatial), channels, spatial) += bias[channel]
+template <typename Dtype>
+__global__ void add_bias_kernel(int n, int channels, int spatial, const Dtype* bias, Dtype* out) {
+  CUDA_KERNEL_LOOP(index, n) { out[index] += bias[(index / spatial) % channels]; }
+}
+
+// The chunk's column buffer: one per device, grown when a layer needs more, never shrunk.
+void* Workspace(size_t bytes) {
+  static std::mutex mutex;
+  static std::map<int, std::pair<void*, size_t> > buffers;
+  int device;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mutex);
+  std::pair<void*, size_t>& b = buffers[device];
+  if (b.second < bytes) {
+    if (b.first) CUDA_CHECK(cudaFree(b.first));
+    b.first = NULL;
+    b.second = 0;
+    CUDA_CHECK(cudaMalloc(&b.first, bytes));
+    b.second = bytes;
+  }
+  return b.first;
+}
+
+// Images per chunk: as many cols as fit in the options' workspace, at least one, and few
+// enough that the chunk's cols are indexable by int (the kernels' loop index).
+template <typename Dtype>
+int ChunkImages(int num, const ConvGeometry& g) {
+  const size_t col_count = g.col_count();
+  const size_t fit = std::min(batched_conv_options().workspace_bytes / (col_count * sizeof(Dtype)),
+                              static_cast<size_t>(INT_MAX) / col_count);
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(fit, num)));
+}
+
+template <typename Dtype>
+Dtype* ChunkWorkspace(int chunk, const ConvGeometry& g) {
+  return static_cast<Dtype*>(Workspace(static_cast<size_t>(chunk) * g.col_count() * sizeof(Dtype)));
+}
+
+// C_b (m x n) = op(A_b) (m x k) B_b (k x n) for b < batch, row-major as Caffe's blobs; op(A)
+// = A (m x k stored) or A^T (k x m stored); the A_b, B_b, C_b at the given strides (0: shared).
+template <typename Dtype>
+void GemmBatched(bool trans_a, int m, int n, int k, const Dtype* a, long long stride_a,
+                 const Dtype* b, long long stride_b, Dtype* c, long long stride_c, int batch);
+
+template <>
+void GemmBatched<float>(bool trans_a, int m, int n, int k, const float* a, long long stride_a,
+                        const float* b, long long stride_b, float* c, long long stride_c,
+                        int batch) {
+  const float one = 1, zero = 0;
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int lda = trans_a ? m : k;
+  // C^T (n x m) = B^T (n x k) op(A)^T (k x m), column-major
+  CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      Caffe::cublas_handle(), CUBLAS_OP_N, op_a, n, m, k, &one, b, CUDA_R_32F, n, stride_b, a,
+      CUDA_R_32F, lda, stride_a, &zero, c, CUDA_R_32F, n, stride_c, batch,
+      batched_conv_options().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+      CUBLAS_GEMM_DEFAULT));
+}
+
+template <>
+void GemmBatched<double>(bool trans_a, int m, int n, int k, const double* a, long long stride_a,
+                         const double* b, long long stride_b, double* c, long long stride_c,
+                         int batch) {
+  const double one = 1, zero = 0;
+  CUBLAS_CHECK(cublasDgemmStridedBatched(
+      Caffe::cublas_handle(), CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
+      n, stride_b, a, trans_a ? m : k, stride_a, &zero, c, n, stride_c, batch));
+}
+
+template <typename Dtype>
+void AddBias(int num, int channels, int spatial, const Dtype* bias, Dtype* out) {
+  const int n = num * channels * spatial;
+  add_bias_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(n, channels, spatial,
+                                                                        bias, out);
+  CUDA_POST_KERNEL_CHECK;
+}
+
+bool Is1x1(const ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_h == 0 && g.pad_w == 0;
+}
+
+// top (num, filters, P) = weight (filters x K) cols(bottom) + bias
+template <typename Dtype>
+void ConvForward(int num, const ConvGeometry& g, int filters, const Dtype* bottom,
+                 const Dtype* weight, const Dtype* bias, Dtype* top) {
+  const int kdim = g.channels * g.kernel_h * g.kernel_w;
+  const int spatial = g.col_h() * g.col_w();
+  const long long top_step = static_cast<long long>(filters) * spatial;
+  if (Is1x1(g)) {  // the image is its own cols
+    GemmBatched<Dtype>(false, filters, spatial, kdim, weight, 0, bottom, g.image_count(), top,
+                       top_step, num);
+  } else {
+    const int chunk = ChunkImages<Dtype>(num, g);
+    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g);
+    for (int first = 0; first < num; first += chunk) {
+      const int images = std::min(chunk, num - first);
+      const int n = images * g.channels * spatial;
+      batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
+          n, g, bottom + static_cast<ptrdiff_t>(first) * g.image_count(), cols);
+      CUDA_POST_KERNEL_CHECK;
+      GemmBatched<Dtype>(false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
+                         top + first * top_step, top_step, images);
+    }
+  }
+  if (bias) AddBias(num, filters, spatial, bias, top);
+}
+
+// top (num, channels, H, W) = col2im(weight^T (K x filters) bottom (filters x P)) + bias
+template <typename Dtype>
+void DeconvForward(int num, const ConvGeometry& g, int filters, const Dtype* bottom,
+                   const Dtype* weight, const Dtype* bias, Dtype* top) {
+  const int kdim = g.channels * g.kernel_h * g.kernel_w;
+  const int spatial = g.col_h() * g.col_w();
+  const long long bottom_step = static_cast<long long>(filters) * spatial;
+  if (Is1x1(g)) {  // the cols are the top
+    GemmBatched<Dtype>(true, kdim, spatial, filters, weight, 0, bottom, bottom_step, top,
+                       g.image_count(), num);
+  } else {
+    const int chunk = ChunkImages<Dtype>(num, g);
+    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g);
+    for (int first = 0; first < num; first += chunk) {
+      const int images = std::min(chunk, num - first);
+      GemmBatched<Dtype>(true, kdim, spatial, filters, weight, 0, bottom + first * bottom_step,
+                         bottom_step, cols, g.col_count(), images);
+      const int n = images * g.image_count();
+      batched_col2im_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
+          n, g, cols, top + static_cast<ptrdiff_t>(first) * g.image_count());
+      CUDA_POST_KERNEL_CHECK;
+    }
+  }
+  if (bias) AddBias(num, g.channels, g.height * g.width, bias, top);
+}
+
+// The kernel side of the geometry from the layer's members; false when the hooks decline.
+bool LayerGeometry(const Blob<int>& kernel, const Blob<int>& stride, const Blob<int>& pad,
+                   const Blob<int>& dilation, int group, ConvGeometry* g) {
+  if (kernel.count() != 2 || group != 1) return false;
+  const int* k = kernel.cpu_data();
+  const int* s = stride.cpu_data();
+  const int* p = pad.cpu_data();
+  const int* d = dilation.cpu_data();
+  g->kernel_h = k[0], g->kernel_w = k[1], g->stride_h = s[0], g->stride_w = s[1];
+  g->pad_h = p[0], g->pad_w = p[1], g->dilation_h = d[0], g->dilation_w = d[1];
+  return true;
+}
+
+// Every blob 4-D, at least two images in each (a Blob's count is an int: Caffe checks it).
+template <typename Dtype>
+bool Batchable(const std::vector<Blob<Dtype>*>& images, const std::vector<Blob<Dtype>*>& cols) {
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i]->num_axes() != 4 || cols[i]->num_axes() != 4 || images[i]->shape(0) < 2)
+      return false;
+  }
+  return true;
+}
+
+// One image's cols indexable by int (ConvGeometry counts in int).
+bool ColsFitInt(const ConvGeometry& g) {
+  return static_cast<long long>(g.channels) * g.kernel_h * g.kernel_w * g.col_h() * g.col_w() <=
+         INT_MAX;
+}
+
+void SetImage(const std::vector<int>& shape, ConvGeometry* g) {
+  g->channels = shape[1], g->height = shape[2], g->width = shape[3];
+}
+
+// The image side's geometry of pair i, and whether the cols side matches it (as Caffe's Reshape
+// makes it: filters channels, col_h x col_w) and one image's cols are indexable by int.
+template <typename Dtype>
+bool PairGeometry(const Blob<Dtype>& image, const Blob<Dtype>& cols, int filters,
+                  ConvGeometry* g) {
+  SetImage(image.shape(), g);
+  return ColsFitInt(*g) && cols.shape(1) == filters && cols.shape(2) == g->col_h() &&
+         cols.shape(3) == g->col_w() && cols.shape(0) == image.shape(0);
+}
+
+}  // namespace
+
+template <typename Dtype>
+bool batched_conv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
+                                    const Blob<int>& pad, const Blob<int>& dilation, int group,
+                                    const Blob<Dtype>& weight, const Blob<Dtype>* bias,
+                                    const std::vector<Blob<Dtype>*>& bottom,
+                                    const std::vector<Blob<Dtype>*>& top) {
+  ConvGeometry g;
+  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(bottom, top))
+    return false;
+  for (size_t i = 0; i < bottom.size(); ++i)
+    if (!PairGeometry(*bottom[i], *top[i], weight.shape(0), &g)) return false;
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    SetImage(bottom[i]->shape(), &g);
+    ConvForward(bottom[i]->shape(0), g, weight.shape(0), bottom[i]->gpu_data(), weight.gpu_data(),
+                bias ? bias->gpu_data() : static_cast<const Dtype*>(NULL),
+                top[i]->mutable_gpu_data());
+  }
+  return true;
+}
+
+template <typename Dtype>
+bool batched_deconv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
+                                      const Blob<int>& pad, const Blob<int>& dilation, int group,
+                                      const Blob<Dtype>& weight, const Blob<Dtype>* bias,
+                                      const std::vector<Blob<Dtype>*>& bottom,
+                                      const std::vector<Blob<Dtype>*>& top) {
+  ConvGeometry g;
+  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(top, bottom))
+    return false;
+  for (size_t i = 0; i < top.size(); ++i)
+    if (!PairGeometry(*top[i], *bottom[i], weight.shape(0), &g)) return false;
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    SetImage(top[i]->shape(), &g);
+    DeconvForward(bottom[i]->shape(0), g, weight.shape(0), bottom[i]->gpu_data(),
+                  weight.gpu_data(), bias ? bias->gpu_data() : static_cast<const Dtype*>(NULL),
+                  top[i]->mutable_gpu_data());
+  }
+  return true;
+}
+
+#define INSTANTIATE_BATCHED_CONV(Dtype)                                                        \
+  template bool batched_conv_layer_forward_gpu<Dtype>(                                         \
+      const Blob<int>&, const Blob<int>&, const Blob<int>&, const Blob<int>&, int,             \
+      const Blob<Dtype>&, const Blob<Dtype>*, const std::vector<Blob<Dtype>*>&,                \
+      const std::vector<Blob<Dtype>*>&);                                                       \
+  template bool batched_deconv_layer_forward_gpu<Dtype>(                                       \
+      const Blob<int>&, const Blob<int>&, const Blob<int>&, const Blob<int>&, int,             \
+      const Blob<Dtype>&, const Blob<Dtype>*, const std::vector<Blob<Dtype>*>&,                \
+      const std::vector<Blob<Dtype>*>&);
+INSTANTIATE_BATCHED_CONV(float)
+INSTANTIATE_BATCHED_CONV(double)
+
+}  // namespace caffe
