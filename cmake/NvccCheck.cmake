@@ -1,4 +1,4 @@
-# Compiles every project CUDA file, and every project layer/test .cpp, against Caffe's headers in
+# Compiles every project CUDA file, and every project layer/test/tool .cpp, against Caffe's headers in
 # GPU mode (CPU_ONLY undefined), object only. Nothing runs the result here; the point is that
 # CUDA code that does not compile fails the CPU build and CI, not a later GPU session.
 
@@ -26,7 +26,8 @@ foreach(_d ${HDF5_INCLUDE_DIRS})
 endforeach()
 
 file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS
-     "${FASSST_LAYERS_DIR}/src/*.cu" "${FASSST_LAYERS_DIR}/src/*.cpp" "${FASSST_LAYERS_DIR}/test/*.cpp")
+     "${FASSST_LAYERS_DIR}/src/*.cu" "${FASSST_LAYERS_DIR}/src/*.cpp" "${FASSST_LAYERS_DIR}/test/*.cpp"
+     "${FASSST_LAYERS_DIR}/tools/*.cpp")
 set(_objs "")
 foreach(_src ${_srcs})
   file(RELATIVE_PATH _rel "${FASSST_LAYERS_DIR}" "${_src}")

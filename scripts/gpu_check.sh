@@ -7,7 +7,8 @@
 #
 # Unpacks the bundle, records the machine (nvidia-smi, driver, CUDA, torch, ldd of the binaries),
 # then runs the bundle's plan.txt in order: `caffe time -phase TEST -gpu 0` on every exported net
-# (its log beside the net, NAME.log, as the --from-logs readers expect), scripts/cudnn_probe.py,
+# (its log beside the net, NAME.log, as the --from-logs readers expect) and, for the whole nets,
+# fassst_time (NAME.whole.log: one synchronisation per pass), scripts/cudnn_probe.py,
 # and fassst_layer_tests (gtest XML + log). Each step is time-limited (`timeout`) and the whole
 # run keeps within --budget seconds (default 540 on the GPU): a spent budget skips the steps
 # left, the least needed ones being last in the plan. Writes OUT/logs.tar.gz (every log, the nets
@@ -47,13 +48,13 @@ shopt -s nullglob
 tars=("$bundle"/bundle.tar.*)
 ((${#tars[@]} == 1)) || die "$bundle: expected one bundle.tar.* (scripts/gpu_bundle.sh), found ${#tars[@]}"
 if ((cpu)); then
-  budget=${budget:-3600} per_net=600 gtest_limit=600 gpu_flag=()
+  budget=${budget:-3600} per_net=600 gtest_limit=600 gpu_flag=() warmup=1
   iters=${iters:-1}
   # CPU cases only: /2 and /3 are the GPU devices of TestDtypesAndDevices in a GPU build, and
   # every GPU-only test has GPU in its name (CPUvsGPU, GPUMatchesCPU, PyramidROIAlignGPUTest)
   filter=${filter:-"-*/2.*:*/3.*:*GPU*"}
 else
-  budget=${budget:-540} per_net=90 gtest_limit=330 gpu_flag=(-gpu 0)
+  budget=${budget:-540} per_net=90 gtest_limit=330 gpu_flag=(-gpu 0) warmup=5
 fi
 mkdir -p "$out" || die "$out: cannot create the output folder"
 out="$(cd "$out" && pwd)"
@@ -133,7 +134,7 @@ else:
     print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(),
           "gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")' 2>&1
   echo "== LD_LIBRARY_PATH of the bundle's binaries"; echo "$ldpath"
-  for b in caffe fassst_layer_tests; do echo "== ldd bin/$b"; "${benv[@]}" ldd "$B/bin/$b" 2>&1; done
+  for b in caffe fassst_layer_tests fassst_time; do echo "== ldd bin/$b"; "${benv[@]}" ldd "$B/bin/$b" 2>&1; done
 } > "$R/env.txt" 2>&1
 "${benv[@]}" timeout 60 "$B/bin/fassst_layer_tests" ${filter:+"--gtest_filter=$filter"} \
   --gtest_list_tests > "$R/gtest_list.txt" 2>&1
@@ -161,6 +162,16 @@ while read -r -u 3 kind dir n extra_env; do
         ((rc == 99)) && continue
         fwd="$(grep -o "Average Forward pass: [0-9.]* ms" "$log" | grep -o "[0-9.]* ms")"
         note "step $dir/$name${extra_env:+ ($extra_env)}: $(status $rc $last_secs), ${last_secs}s${fwd:+, forward $fwd}"
+        # a whole net once more without caffe time's per-layer synchronisations (NAME.whole.log)
+        [[ $dir == bench_* ]] || continue
+        wlog="$R/nets/$dir/$name.whole.log"
+        run_step "$dir/$name whole" "$per_net" "$wlog" "${benv[@]}" ${nenv[@]+"${nenv[@]}"} \
+          "$B/bin/fassst_time" -model "$R/nets/$dir/$name.prototxt" -iterations "$its" \
+          -warmup "$warmup" ${gpu_flag[@]+"${gpu_flag[@]}"}
+        rc=$?
+        ((rc == 99)) && continue
+        whole="$(grep -o "median [0-9.]* ms" "$wlog" | grep -o "[0-9.]* ms")"
+        note "step $dir/$name${extra_env:+ ($extra_env)}, fassst_time: $(status $rc $last_secs), ${last_secs}s${whole:+, forward median $whole}"
       done 4< "$R/nets/$dir/timed.txt"
       ;;
     probe)

@@ -86,6 +86,11 @@ def test_every_exported_net_was_timed(run):
             assert caffe_time.forward_pass_ms(text) > 0, (group, name)
             assert "Testing for 2 iterations." in text  # --iters reached the tool
         if group.startswith("bench_"):
+            for name in names:  # and once more through fassst_time, its passes as asked
+                with open(os.path.join(folder, name + ".whole.log")) as f:
+                    text = f.read()
+                assert caffe_time.whole_forward_ms(text) > 0, name
+                assert "forward over 2 passes" in text and "(CPU)" in text
             table = net_bench.from_logs(folder, "here, FASSST_GPU_TF32=1")
             for label in ("plain, stock depthwise", "plain", "folded", "folded, im2col 3x3"):
                 assert f"| {label} |" in table
@@ -107,10 +112,15 @@ def test_report_reads_the_run(run, tmp_path):
     # the FPS row is the log's own forward time
     folder = os.path.join(run["results"], "nets", "bench_fassst_cpu_sample_tf32")
     with open(os.path.join(folder, "folded.log")) as f:
-        ms = caffe_time.forward_pass_ms(f.read())
-    # the group's environment is in the row's label and in the step's summary line
-    assert f"| fassst_cpu_sample | folded, FASSST_GPU_TF32=1 | {ms:.2f} | {1e3 / ms:.1f} |" in text
+        layered = caffe_time.forward_pass_ms(f.read())
+    with open(os.path.join(folder, "folded.whole.log")) as f:
+        whole = caffe_time.whole_forward_ms(f.read())
+    # FPS from fassst_time's median; the group's environment in the row's label and in the
+    # steps' summary lines
+    assert (f"| fassst_cpu_sample | folded, FASSST_GPU_TF32=1 | {layered:.2f} | {whole:.2f} | "
+            f"{1e3 / whole:.1f} |") in text
     assert "step bench_fassst_cpu_sample_tf32/folded (FASSST_GPU_TF32=1): ok" in text
+    assert "step bench_fassst_cpu_sample_tf32/folded (FASSST_GPU_TF32=1), fassst_time: ok" in text
     assert "Not measured in this run: fassst_416_coco, fassst_768_cityscapes." in text
     # without torch or CUDA the probe says so in one line, and the report carries it
     assert "not measured: cudnn_probe: torch" in text

@@ -91,6 +91,18 @@ def forward_pass_ms(text):
     return float(m.group(1))
 
 
+_WHOLE = re.compile(r"^fassst_time: .*: forward over (\d+) passes: median ([0-9.]+) ms", re.M)
+
+
+def whole_forward_ms(text):
+    """fassst_time's median forward of a whole net, ms (one synchronisation per pass, unlike
+    `caffe time`'s per-layer timers)."""
+    m = _WHOLE.search(text)
+    if not m:
+        raise ValueError("no 'fassst_time: ... forward over N passes' line: did fassst_time finish?")
+    return float(m.group(2))
+
+
 def _slug(index, name):
     return f"{index:02d}_" + "".join(c if c.isalnum() else "_" for c in name.split(" ")[0])
 

@@ -2,7 +2,8 @@
 
 Why a bundle: the device machine has no apt, no network and Python 3.12, so this build's pycaffe
 (Boost.Python for 3.11) cannot load there; only Caffe's own binaries run. The bundle holds
-  bin/caffe, bin/fassst_layer_tests   the tool and the layer tests of a build
+  bin/caffe, bin/fassst_layer_tests,  the tool, the layer tests and the whole-net timer
+  bin/fassst_time                      (layers/tools/fassst_time.cpp) of a build
   lib/                                 every shared library they load (ldd), named by soname,
                                        except glibc's own, the driver's and the CUDA toolkit's
                                        (gpu_check.json "exclude_libs"): the device has those,
@@ -35,7 +36,8 @@ from fassst.errors import InputError, MissingFileError
 
 CHECK = os.path.join(os.path.dirname(__file__), "gpu_check.json")
 BINARIES = {"caffe": ("caffe-build", "tools", "caffe"),
-            "fassst_layer_tests": ("bin", "fassst_layer_tests")}
+            "fassst_layer_tests": ("bin", "fassst_layer_tests"),
+            "fassst_time": ("bin", "fassst_time")}
 COMPRESSION = {"xz": "w:xz", "gz": "w:gz"}
 CARRY_LIMIT = 64 * 2 ** 20   # the device call's limit on carried paths with the working tree
 CARRY_COMFORT = 48 * 2 ** 20
@@ -245,8 +247,8 @@ def stage(build, out, plan=None, compress="xz", log=print):
     for name, parts in BINARIES.items():
         path = os.path.join(build, *parts)
         if not os.path.isfile(path):
-            raise MissingFileError(f"{path}: not built; build the targets caffe.bin and "
-                                   f"fassst_layer_tests in {build}")
+            raise MissingFileError(f"{path}: not built; build the targets caffe.bin, "
+                                   f"fassst_layer_tests and fassst_time in {build}")
         binaries[name] = path
     staged, left = plan_libs(binaries.values(), settings)
     _clear_out(out)

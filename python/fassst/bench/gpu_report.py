@@ -105,22 +105,34 @@ def _hardware(summary):
 
 
 def net_fps(log_dir):
-    """[(config, label, forward ms)] of a bench group's nets that have a finished log; the label
-    names the environment the group was timed with, if any (e.g. FASSST_GPU_TF32=1)."""
+    """[(config, label, caffe time's forward ms, fassst_time's median ms)] of a bench group's nets
+    with a finished log of either tool (None for the other); the label names the environment the
+    group was timed with, if any (e.g. FASSST_GPU_TF32=1)."""
     with open(os.path.join(log_dir, "nets.json")) as f:
         index = json.load(f)
     env = f", {index['env']}" if index.get("env") else ""
     out = []
     for name, meta in index["nets"].items():
-        log = os.path.join(log_dir, name + ".log")
-        if os.path.isfile(log):
-            with open(log, errors="replace") as f:
-                try:
-                    out.append((index["config"], meta["label"] + env,
-                                caffe_time.forward_pass_ms(f.read())))
-                except ValueError:
-                    pass
+        times = [_read_ms(os.path.join(log_dir, name + ".log"), caffe_time.forward_pass_ms),
+                 _read_ms(os.path.join(log_dir, name + ".whole.log"), caffe_time.whole_forward_ms)]
+        if times != [None, None]:
+            out.append((index["config"], meta["label"] + env, *times))
     return out
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _read_ms(log, parse):
+    """parse(log's text), or None when the log is missing or unfinished."""
+    if not os.path.isfile(log):
+        return None
+    with open(log, errors="replace") as f:
+        try:
+            return parse(f.read())
+        except ValueError:
+            return None
 
 
 def _cases(log_dir):
@@ -271,19 +283,24 @@ def report(src, md_path):
     out.append("")
 
     out += ["## Frame rate against issue 13's targets", "",
-            "Forward only, batch 1, `caffe time -phase TEST` mean, random weights, every slot "
-            "through the tail (not end to end: no letterbox, decode or mask paste).", "",
-            "| config | net | forward ms | FPS | target FPS | |", "|---|---|---:|---:|---:|---|"]
+            "Forward only, batch 1, random weights, every slot through the tail (not end to "
+            "end: no letterbox, decode or mask paste). Two timers: `caffe time -phase TEST` "
+            "(mean; it synchronises after every layer to time it) and `fassst_time` (median; "
+            "one synchronisation per forward, as an application runs the net). FPS from "
+            "fassst_time where it ran.", "",
+            "| config | net | forward ms, caffe time | forward ms, fassst_time | FPS | target FPS "
+            "| |", "|---|---|---:|---:|---:|---:|---|"]
     fps_rows = []
     for group in groups:
         if group.startswith("bench_"):
             fps_rows += net_fps(os.path.join(results, "nets", group))
-    for config, label, ms in fps_rows:
+    for config, label, layered, whole in fps_rows:
         target = targets.get(config)
-        fps = 1e3 / ms
+        fps = 1e3 / (whole if whole is not None else layered)
         verdict = "" if target is None else ("meets it" if fps >= target else
                                              f"short: {fps / target:.2g} of it")
-        out.append(f"| {config} | {label} | {ms:.2f} | {fps:.1f} | {target or '-'} | {verdict} |")
+        out.append(f"| {config} | {label} | {_ms(layered)} | {_ms(whole)} | {fps:.1f} | "
+                   f"{target or '-'} | {verdict} |")
     missing = [c for c in targets if c not in {r[0] for r in fps_rows}]
     if missing:
         out += ["", f"Not measured in this run: {', '.join(missing)}."]

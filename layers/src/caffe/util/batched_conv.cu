@@ -198,10 +198,11 @@ bool Batchable(const std::vector<Blob<Dtype>*>& images, const std::vector<Blob<D
   return true;
 }
 
-// One image's cols indexable by int (ConvGeometry counts in int).
+// One image's cols not empty and indexable by int (ConvGeometry counts in int).
 bool ColsFitInt(const ConvGeometry& g) {
-  return static_cast<long long>(g.channels) * g.kernel_h * g.kernel_w * g.col_h() * g.col_w() <=
-         INT_MAX;
+  const long long count =
+      static_cast<long long>(g.channels) * g.kernel_h * g.kernel_w * g.col_h() * g.col_w();
+  return count > 0 && count <= INT_MAX;
 }
 
 void SetImage(const std::vector<int>& shape, ConvGeometry* g) {
