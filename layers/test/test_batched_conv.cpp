@@ -196,6 +196,17 @@ class BatchedConvGPUTest : public GPUDeviceTest<Dtype> {
       ASSERT_NEAR(want[k], got[k], tolerance * (1 + std::fabs(want[k]))) << name << ", " << k;
   }
 
+  // Caffe's backward (the GPU's, per image) is the gradient of this forward; two images, so
+  // the forward is the hook's.
+  void CheckGradient(Layer<Dtype>* layer, const std::vector<int>& bottom_shape) {
+    Blob<Dtype> bottom(bottom_shape), top;
+    Caffe::set_random_seed(1704);
+    caffe_rng_uniform<Dtype>(bottom.count(), Dtype(-1), Dtype(1), bottom.mutable_cpu_data());
+    std::vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
+    GradientChecker<Dtype> checker(1e-2, 1e-3);
+    checker.CheckGradientExhaustive(layer, bottoms, tops);
+  }
+
   BatchedConvOptions saved_;
 };
 
@@ -307,27 +318,13 @@ TYPED_TEST(BatchedConvGPUTest, Tf32IsCloseAndOnlyForFloat) {
 }
 
 TYPED_TEST(BatchedConvGPUTest, ConvolutionGradient) {
-  typedef TypeParam Dtype;
-  LayerParameter param = ParamOf(kCases[0], 3, true, false);
-  Blob<Dtype> bottom(2, 3, 5, 6), top;
-  Caffe::set_random_seed(1704);
-  caffe_rng_uniform<Dtype>(bottom.count(), Dtype(-1), Dtype(1), bottom.mutable_cpu_data());
-  std::vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
-  ConvolutionLayer<Dtype> layer(param);
-  GradientChecker<Dtype> checker(1e-2, 1e-3);
-  checker.CheckGradientExhaustive(&layer, bottoms, tops);
+  ConvolutionLayer<TypeParam> layer(ParamOf(kCases[0], 3, true, false));
+  this->CheckGradient(&layer, std::vector<int>{2, 3, 5, 6});
 }
 
 TYPED_TEST(BatchedConvGPUTest, DeconvolutionGradient) {
-  typedef TypeParam Dtype;
-  LayerParameter param = ParamOf(kCases[1], 2, true, false);
-  Blob<Dtype> bottom(2, 3, 3, 4), top;
-  Caffe::set_random_seed(1705);
-  caffe_rng_uniform<Dtype>(bottom.count(), Dtype(-1), Dtype(1), bottom.mutable_cpu_data());
-  std::vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
-  DeconvolutionLayer<Dtype> layer(param);
-  GradientChecker<Dtype> checker(1e-2, 1e-3);
-  checker.CheckGradientExhaustive(&layer, bottoms, tops);
+  DeconvolutionLayer<TypeParam> layer(ParamOf(kCases[1], 2, true, false));
+  this->CheckGradient(&layer, std::vector<int>{2, 3, 3, 4});
 }
 
 #endif  // !CPU_ONLY

@@ -219,6 +219,35 @@ bool PairGeometry(const Blob<Dtype>& image, const Blob<Dtype>& cols, int filters
          cols.shape(3) == g->col_w() && cols.shape(0) == image.shape(0);
 }
 
+// Both hooks: images are Convolution's bottoms or Deconvolution's (transposed) tops, cols the
+// other side.
+template <typename Dtype>
+bool LayerForward(bool transposed, const Blob<int>& kernel, const Blob<int>& stride,
+                  const Blob<int>& pad, const Blob<int>& dilation, int group,
+                  const Blob<Dtype>& weight, const Blob<Dtype>* bias,
+                  const std::vector<Blob<Dtype>*>& bottom, const std::vector<Blob<Dtype>*>& top) {
+  const std::vector<Blob<Dtype>*>& images = transposed ? top : bottom;
+  const std::vector<Blob<Dtype>*>& cols = transposed ? bottom : top;
+  ConvGeometry g;
+  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(images, cols))
+    return false;
+  for (size_t i = 0; i < images.size(); ++i)
+    if (!PairGeometry(*images[i], *cols[i], weight.shape(0), &g)) return false;
+  const Dtype* b = bias ? bias->gpu_data() : static_cast<const Dtype*>(NULL);
+  for (size_t i = 0; i < images.size(); ++i) {
+    SetImage(images[i]->shape(), &g);
+    const int num = images[i]->shape(0);
+    if (transposed) {
+      DeconvForward(num, g, weight.shape(0), bottom[i]->gpu_data(), weight.gpu_data(), b,
+                    top[i]->mutable_gpu_data());
+    } else {
+      ConvForward(num, g, weight.shape(0), bottom[i]->gpu_data(), weight.gpu_data(), b,
+                  top[i]->mutable_gpu_data());
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 template <typename Dtype>
@@ -227,18 +256,7 @@ bool batched_conv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& st
                                     const Blob<Dtype>& weight, const Blob<Dtype>* bias,
                                     const std::vector<Blob<Dtype>*>& bottom,
                                     const std::vector<Blob<Dtype>*>& top) {
-  ConvGeometry g;
-  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(bottom, top))
-    return false;
-  for (size_t i = 0; i < bottom.size(); ++i)
-    if (!PairGeometry(*bottom[i], *top[i], weight.shape(0), &g)) return false;
-  for (size_t i = 0; i < bottom.size(); ++i) {
-    SetImage(bottom[i]->shape(), &g);
-    ConvForward(bottom[i]->shape(0), g, weight.shape(0), bottom[i]->gpu_data(), weight.gpu_data(),
-                bias ? bias->gpu_data() : static_cast<const Dtype*>(NULL),
-                top[i]->mutable_gpu_data());
-  }
-  return true;
+  return LayerForward(false, kernel, stride, pad, dilation, group, weight, bias, bottom, top);
 }
 
 template <typename Dtype>
@@ -247,18 +265,7 @@ bool batched_deconv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& 
                                       const Blob<Dtype>& weight, const Blob<Dtype>* bias,
                                       const std::vector<Blob<Dtype>*>& bottom,
                                       const std::vector<Blob<Dtype>*>& top) {
-  ConvGeometry g;
-  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(top, bottom))
-    return false;
-  for (size_t i = 0; i < top.size(); ++i)
-    if (!PairGeometry(*top[i], *bottom[i], weight.shape(0), &g)) return false;
-  for (size_t i = 0; i < bottom.size(); ++i) {
-    SetImage(top[i]->shape(), &g);
-    DeconvForward(bottom[i]->shape(0), g, weight.shape(0), bottom[i]->gpu_data(),
-                  weight.gpu_data(), bias ? bias->gpu_data() : static_cast<const Dtype*>(NULL),
-                  top[i]->mutable_gpu_data());
-  }
-  return true;
+  return LayerForward(true, kernel, stride, pad, dilation, group, weight, bias, bottom, top);
 }
 
 #define INSTANTIATE_BATCHED_CONV(Dtype)                                                        \
