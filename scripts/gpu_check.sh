@@ -8,7 +8,8 @@
 # Unpacks the bundle, records the machine (nvidia-smi, driver, CUDA, torch, ldd of the binaries),
 # then runs the bundle's plan.txt in order: `caffe time -phase TEST -gpu 0` on every exported net
 # (its log beside the net, NAME.log, as the --from-logs readers expect) and, for the whole nets,
-# fassst_time (NAME.whole.log: one synchronisation per pass), scripts/cudnn_probe.py,
+# fassst_time (NAME.whole.log: one synchronisation per pass, then every blob against the CPU's),
+# scripts/cudnn_probe.py,
 # and fassst_layer_tests (gtest XML + log). Each step is time-limited (`timeout`) and the whole
 # run keeps within --budget seconds (default 540 on the GPU): a spent budget skips the steps
 # left, the least needed ones being last in the plan. Writes OUT/logs.tar.gz (every log, the nets
@@ -162,16 +163,19 @@ while read -r -u 3 kind dir n extra_env; do
         ((rc == 99)) && continue
         fwd="$(grep -o "Average Forward pass: [0-9.]* ms" "$log" | grep -o "[0-9.]* ms")"
         note "step $dir/$name${extra_env:+ ($extra_env)}: $(status $rc $last_secs), ${last_secs}s${fwd:+, forward $fwd}"
-        # a whole net once more without caffe time's per-layer synchronisations (NAME.whole.log)
+        # a whole net once more without caffe time's per-layer synchronisations, then every blob
+        # of one forward against the CPU's (NAME.whole.log); TF32 rounds the GEMMs' inputs
         [[ $dir == bench_* ]] || continue
-        wlog="$R/nets/$dir/$name.whole.log"
+        wlog="$R/nets/$dir/$name.whole.log" tol=1e-3
+        [[ " ${extra_env:-} " == *" FASSST_GPU_TF32=1 "* ]] && tol=3e-2
         run_step "$dir/$name whole" "$per_net" "$wlog" "${benv[@]}" ${nenv[@]+"${nenv[@]}"} \
           "$B/bin/fassst_time" -model "$R/nets/$dir/$name.prototxt" -iterations "$its" \
-          -warmup "$warmup" ${gpu_flag[@]+"${gpu_flag[@]}"}
+          -warmup "$warmup" -check_cpu -check_tolerance "$tol" ${gpu_flag[@]+"${gpu_flag[@]}"}
         rc=$?
         ((rc == 99)) && continue
         whole="$(grep -o "median [0-9.]* ms" "$wlog" | grep -o "[0-9.]* ms")"
-        note "step $dir/$name${extra_env:+ ($extra_env)}, fassst_time: $(status $rc $last_secs), ${last_secs}s${whole:+, forward median $whole}"
+        worst="$(grep -o "worst relative difference .*" "$wlog")"
+        note "step $dir/$name${extra_env:+ ($extra_env)}, fassst_time: $(status $rc $last_secs), ${last_secs}s${whole:+, forward median $whole}${worst:+, vs CPU: $worst}"
       done 4< "$R/nets/$dir/timed.txt"
       ;;
     probe)

@@ -22,6 +22,18 @@ def _run(*args):
     return subprocess.run([TOOL, *args], capture_output=True, text=True, timeout=120)
 
 
+def test_check_against_the_cpu_redraws_the_same_inputs(tmp_path):
+    """-check_cpu on a CPU build compares the CPU with itself: both passes start from the same
+    seed, so the DummyData input is drawn alike and every blob is equal (the device run relies
+    on exactly that)."""
+    net = tmp_path / "tiny.prototxt"
+    net.write_text(NET)
+    res = _run("-model", str(net), "-iterations", "1", "-check_cpu")
+    assert res.returncode == 0, res.stderr
+    check = caffe_time.cpu_check(res.stdout)
+    assert check == dict(blobs=2, worst=0.0, blob="-", over=0, tolerance=1e-3)
+
+
 def test_times_the_passes_asked_for(tmp_path):
     net = tmp_path / "tiny.prototxt"
     net.write_text(NET)
@@ -37,6 +49,7 @@ def test_times_the_passes_asked_for(tmp_path):
     (["-model", "/nonexistent/net.prototxt"], "/nonexistent/net.prototxt: cannot read the -model file"),
     (["-iterations", "0"], "-iterations: expected >= 1"),
     (["-gpu", "0"], "-gpu: this build has no GPU support (CPU_ONLY)"),
+    (["-check_tolerance", "-1"], "-check_tolerance: expected >= 0"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     net = tmp_path / "tiny.prototxt"

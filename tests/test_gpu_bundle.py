@@ -91,6 +91,9 @@ def test_every_exported_net_was_timed(run):
                     text = f.read()
                 assert caffe_time.whole_forward_ms(text) > 0, name
                 assert "forward over 2 passes" in text and "(CPU)" in text
+                check = caffe_time.cpu_check(text)
+                assert check["blobs"] > 100 and check["worst"] == 0 and check["over"] == 0, name
+                assert check["tolerance"] == 3e-2  # the TF32 group's
             table = net_bench.from_logs(folder, "here, FASSST_GPU_TF32=1")
             for label in ("plain, stock depthwise", "plain", "folded", "folded, im2col 3x3"):
                 assert f"| {label} |" in table
@@ -119,6 +122,8 @@ def test_report_reads_the_run(run, tmp_path):
     # steps' summary lines
     assert (f"| fassst_cpu_sample | folded, FASSST_GPU_TF32=1 | {layered:.2f} | {whole:.2f} | "
             f"{1e3 / whole:.1f} |") in text
+    # the CPU against itself from the same seed: every blob equal (the inputs are redrawn alike)
+    assert "| 0 (-): ok |" in text
     assert "step bench_fassst_cpu_sample_tf32/folded (FASSST_GPU_TF32=1): ok" in text
     assert "step bench_fassst_cpu_sample_tf32/folded (FASSST_GPU_TF32=1), fassst_time: ok" in text
     assert "Not measured in this run: fassst_416_coco, fassst_768_cityscapes." in text

@@ -1,7 +1,7 @@
 // fassst_time: the forward latency of a whole net, one synchronisation per pass.
 //
 //   fassst_time -model NET.prototxt [-weights W.caffemodel] [-iterations 50] [-warmup 5]
-//               [-gpu ID]
+//               [-gpu ID] [-check_cpu [-check_tolerance 1e-3]]
 //
 // Why not `caffe time`: it times every layer with its own Timer, and on a GPU each Timer waits
 // for the device, so its "Average Forward pass" holds one synchronisation per layer (about 250
@@ -11,8 +11,16 @@
 // benchmark nets). Its per-layer breakdown stays `caffe time`'s job. The net must need no input
 // blobs (the --export nets: DummyData). Prints one line:
 //   fassst_time: NET: forward over K passes: median M ms, mean A ms, min L ms, max H ms (DEVICE)
+// -check_cpu then runs one more forward on the device and one on the CPU, both from the same
+// random seed (the nets' inputs are drawn by fillers on the host, so both passes see the same
+// input) on the same weights, and compares every blob: the whole GPU path (every CUDA layer
+// and the overlay's batched convolutions) against the CPU's independent code, in one call.
+// It prints the blobs over the tolerance and one line
+//   fassst_time: NET: DEVICE vs CPU over N blobs: worst relative difference R (blob B); K over T
+// and exits 1 when K > 0. Relative: max |device - CPU| over the blob's max |CPU|.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -25,6 +33,8 @@ DEFINE_string(weights, "", "optional caffemodel to load (default: the net's fill
 DEFINE_int32(iterations, 50, "timed forward passes (>= 1)");
 DEFINE_int32(warmup, 5, "untimed forward passes first (>= 0)");
 DEFINE_int32(gpu, -1, "GPU device id; -1: the CPU");
+DEFINE_bool(check_cpu, false, "also compare every blob of one forward with the CPU's");
+DEFINE_double(check_tolerance, 1e-3, "-check_cpu: largest max |diff| / max |CPU| per blob");
 
 namespace {
 
@@ -42,13 +52,53 @@ void WaitForDevice() {
 #endif
 }
 
+// One forward from the seed in the current mode, then one on the CPU; returns the number of
+// blobs whose relative difference exceeds the tolerance.
+int CompareWithCpu(caffe::Net<float>* net, const std::string& device) {
+  const unsigned int kSeed = 1701;
+  caffe::Caffe::set_random_seed(kSeed);
+  net->Forward();
+  const std::vector<caffe::shared_ptr<caffe::Blob<float> > >& blobs = net->blobs();
+  std::vector<std::vector<float> > first;
+  for (size_t i = 0; i < blobs.size(); ++i)
+    first.emplace_back(blobs[i]->cpu_data(), blobs[i]->cpu_data() + blobs[i]->count());
+  caffe::Caffe::set_mode(caffe::Caffe::CPU);
+  caffe::Caffe::set_random_seed(kSeed);
+  net->Forward();
+  int over = 0;
+  double worst = 0;
+  std::string worst_name = "-";
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    const float* cpu = blobs[i]->cpu_data();
+    double diff = 0, scale = 0;
+    for (int k = 0; k < blobs[i]->count(); ++k) {
+      scale = std::max(scale, std::fabs(static_cast<double>(cpu[k])));
+      diff = std::max(diff, std::fabs(static_cast<double>(first[i][k]) - cpu[k]));
+    }
+    // NaN anywhere makes the comparison false, so it counts as over
+    const double rel = scale > 0 ? diff / scale : diff;
+    const std::string& name = net->blob_names()[i];
+    if (!(rel <= FLAGS_check_tolerance)) {
+      ++over;
+      std::printf("fassst_time: blob %s: max |diff| %.3g, max |CPU| %.3g, relative %.3g: over "
+                  "%.3g\n", name.c_str(), diff, scale, rel, FLAGS_check_tolerance);
+    }
+    if (std::isnan(rel) ? !std::isnan(worst) : rel > worst) worst = rel, worst_name = name;
+  }
+  std::printf("fassst_time: %s: %s vs CPU over %zu blobs: worst relative difference %.3g (blob "
+              "%s); %d over %.3g\n", FLAGS_model.c_str(), device.c_str(), blobs.size(), worst,
+              worst_name.c_str(), over, FLAGS_check_tolerance);
+  return over;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   FLAGS_alsologtostderr = 1;
   gflags::SetUsageMessage(
       "times whole forward passes of a net, one synchronisation per pass\n"
-      "usage: fassst_time -model NET.prototxt [-weights W] [-iterations N] [-warmup N] [-gpu ID]");
+      "usage: fassst_time -model NET.prototxt [-weights W] [-iterations N] [-warmup N] [-gpu ID]\n"
+      "                   [-check_cpu [-check_tolerance T]]");
   caffe::GlobalInit(&argc, &argv);
   if (FLAGS_model.empty()) return Fail("-model: required (a prototxt)");
   if (!Readable(FLAGS_model)) return Fail(FLAGS_model + ": cannot read the -model file");
@@ -56,6 +106,7 @@ int main(int argc, char** argv) {
     return Fail(FLAGS_weights + ": cannot read the -weights file");
   if (FLAGS_iterations < 1) return Fail("-iterations: expected >= 1");
   if (FLAGS_warmup < 0) return Fail("-warmup: expected >= 0");
+  if (!(FLAGS_check_tolerance >= 0)) return Fail("-check_tolerance: expected >= 0");
   std::string device = "CPU";
   if (FLAGS_gpu >= 0) {
 #ifdef CPU_ONLY
@@ -93,5 +144,6 @@ int main(int argc, char** argv) {
   std::printf("fassst_time: %s: forward over %zu passes: median %.3f ms, mean %.3f ms, "
               "min %.3f ms, max %.3f ms (%s)\n", FLAGS_model.c_str(), n, median, sum / n,
               sorted.front(), sorted.back(), device.c_str());
+  if (FLAGS_check_cpu && CompareWithCpu(&net, device) > 0) return 1;
   return 0;
 }

@@ -103,6 +103,20 @@ def whole_forward_ms(text):
     return float(m.group(2))
 
 
+_CHECK = re.compile(r"^fassst_time: .*: \S+(?: \d+)? vs CPU over (\d+) blobs: worst relative "
+                    r"difference (\S+) \(blob (\S+)\); (\d+) over (\S+)$", re.M)
+
+
+def cpu_check(text):
+    """fassst_time -check_cpu's verdict: dict(blobs, worst, blob, over, tolerance), or None when
+    the log has no such line (not asked for, or the run ended first)."""
+    m = _CHECK.search(text)
+    if not m:
+        return None
+    return dict(blobs=int(m.group(1)), worst=float(m.group(2)), blob=m.group(3),
+                over=int(m.group(4)), tolerance=float(m.group(5)))
+
+
 def _slug(index, name):
     return f"{index:02d}_" + "".join(c if c.isalnum() else "_" for c in name.split(" ")[0])
 

@@ -105,19 +105,31 @@ def _hardware(summary):
 
 
 def net_fps(log_dir):
-    """[(config, label, caffe time's forward ms, fassst_time's median ms)] of a bench group's nets
-    with a finished log of either tool (None for the other); the label names the environment the
-    group was timed with, if any (e.g. FASSST_GPU_TF32=1)."""
+    """[(config, label, caffe time's forward ms, fassst_time's median ms, fassst_time's check
+    against the CPU)] of a bench group's nets with a finished log of either tool (None for what
+    is missing); the label names the environment the group was timed with, if any (e.g.
+    FASSST_GPU_TF32=1)."""
     with open(os.path.join(log_dir, "nets.json")) as f:
         index = json.load(f)
     env = f", {index['env']}" if index.get("env") else ""
     out = []
     for name, meta in index["nets"].items():
+        whole = os.path.join(log_dir, name + ".whole.log")
         times = [_read_ms(os.path.join(log_dir, name + ".log"), caffe_time.forward_pass_ms),
-                 _read_ms(os.path.join(log_dir, name + ".whole.log"), caffe_time.whole_forward_ms)]
+                 _read_ms(whole, caffe_time.whole_forward_ms)]
         if times != [None, None]:
-            out.append((index["config"], meta["label"] + env, *times))
+            out.append((index["config"], meta["label"] + env, *times,
+                        _read_ms(whole, caffe_time.cpu_check)))
     return out
+
+
+def _check(check):
+    """fassst_time's comparison with the CPU for the table: worst relative difference and its
+    blob, and how many blobs were over the tolerance."""
+    if check is None:
+        return "-"
+    verdict = "ok" if check["over"] == 0 else f"**{check['over']} blobs over {check['tolerance']:g}**"
+    return f"{check['worst']:.2g} ({check['blob']}): {verdict}"
 
 
 def _ms(value):
@@ -287,20 +299,22 @@ def report(src, md_path):
             "end: no letterbox, decode or mask paste). Two timers: `caffe time -phase TEST` "
             "(mean; it synchronises after every layer to time it) and `fassst_time` (median; "
             "one synchronisation per forward, as an application runs the net). FPS from "
-            "fassst_time where it ran.", "",
+            "fassst_time where it ran. vs CPU: fassst_time -check_cpu, every blob of one forward "
+            "on the device against the CPU's from the same seed, the worst max |diff| / max |CPU| "
+            "and its blob (tolerance 1e-3; 3e-2 with TF32).", "",
             "| config | net | forward ms, caffe time | forward ms, fassst_time | FPS | target FPS "
-            "| |", "|---|---|---:|---:|---:|---:|---|"]
+            "| | vs CPU |", "|---|---|---:|---:|---:|---:|---|---|"]
     fps_rows = []
     for group in groups:
         if group.startswith("bench_"):
             fps_rows += net_fps(os.path.join(results, "nets", group))
-    for config, label, layered, whole in fps_rows:
+    for config, label, layered, whole, check in fps_rows:
         target = targets.get(config)
         fps = 1e3 / (whole if whole is not None else layered)
         verdict = "" if target is None else ("meets it" if fps >= target else
                                              f"short: {fps / target:.2g} of it")
         out.append(f"| {config} | {label} | {_ms(layered)} | {_ms(whole)} | {fps:.1f} | "
-                   f"{target or '-'} | {verdict} |")
+                   f"{target or '-'} | {verdict} | {_check(check)} |")
     missing = [c for c in targets if c not in {r[0] for r in fps_rows}]
     if missing:
         out += ["", f"Not measured in this run: {', '.join(missing)}."]
