@@ -213,19 +213,31 @@ fassst_patch(src/caffe/layers/conv_layer.cpp
   "  const Dtype* weight = this->blobs_[0]->cpu_data();\n  for (int i = 0; i < bottom.size(); ++i) {\n    const Dtype* bottom_data = bottom[i]->cpu_data();"
   "  if (this->layer_param_.convolution_param().engine() != ConvolutionParameter_Engine_CAFFE &&\n      winograd3x3_layer_forward_cpu(this->kernel_shape_, this->stride_, this->pad_,\n      this->dilation_, this->group_, *this->blobs_[0],\n      this->bias_term_ ? this->blobs_[1].get() : NULL, bottom, top)) return;  // FASSST overlay\n  const Dtype* weight = this->blobs_[0]->cpu_data();\n  for (int i = 0; i < bottom.size(); ++i) {\n    const Dtype* bottom_data = bottom[i]->cpu_data();")
 
-# 10. Convolution and Deconvolution GPU forward over the whole batch (caffe/util/batched_conv.hpp
-#     says why: the mask tail runs every ROI through them as one batch); the hooks decline a
-#     single image, groups and N-D, and Backward is Caffe's own. `engine: CAFFE` keeps Caffe's
-#     per-image loop here too.
+# 10. Convolution and Deconvolution GPU forward and backward over the whole batch
+#     (caffe/util/batched_conv.hpp says why: the mask tail runs every ROI through them as one
+#     batch); the hooks decline a single image, groups and N-D. `engine: CAFFE` keeps Caffe's
+#     per-image loops here too.
 foreach(_kind conv deconv)
   if(_kind STREQUAL "conv")
     set(_class ConvolutionLayer)
+    set(_transposed false)
   else()
     set(_class DeconvolutionLayer)
+    set(_transposed true)
   endif()
+  set(_shape "ConvLayerShape{this->kernel_shape_, this->stride_, this->pad_, this->dilation_, this->group_}")
+  # A tree patched by the first form of this hook (forward only, one function per layer) gets
+  # the upstream text back first.
+  set(_f "${FASSST_CAFFE_SOURCE_DIR}/src/caffe/layers/${_kind}_layer.cu")
+  file(READ "${_f}" _src)
+  string(REPLACE "  const ConvolutionParameter& fassst_conv = this->layer_param_.convolution_param();\n  if (fassst_conv.engine() != ConvolutionParameter_Engine_CAFFE && !fassst_conv.force_nd_im2col() &&\n      batched_${_kind}_layer_forward_gpu(this->kernel_shape_, this->stride_, this->pad_,\n      this->dilation_, this->group_, *this->blobs_[0],\n      this->bias_term_ ? this->blobs_[1].get() : NULL, bottom, top)) return;  // FASSST overlay\n" "" _src "${_src}")
+  fassst_write_if_changed("${_f}" "${_src}")
   fassst_patch(src/caffe/layers/${_kind}_layer.cu "#include \"caffe/layers/${_kind}_layer.hpp\"\n"
     "#include \"caffe/layers/${_kind}_layer.hpp\"\n#include \"caffe/util/batched_conv.hpp\"  // FASSST overlay\n")
   fassst_patch(src/caffe/layers/${_kind}_layer.cu
     "void ${_class}<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,\n      const vector<Blob<Dtype>*>& top) {\n"
-    "void ${_class}<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,\n      const vector<Blob<Dtype>*>& top) {\n  const ConvolutionParameter& fassst_conv = this->layer_param_.convolution_param();\n  if (fassst_conv.engine() != ConvolutionParameter_Engine_CAFFE && !fassst_conv.force_nd_im2col() &&\n      batched_${_kind}_layer_forward_gpu(this->kernel_shape_, this->stride_, this->pad_,\n      this->dilation_, this->group_, *this->blobs_[0],\n      this->bias_term_ ? this->blobs_[1].get() : NULL, bottom, top)) return;  // FASSST overlay\n")
+    "void ${_class}<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,\n      const vector<Blob<Dtype>*>& top) {\n  const ConvolutionParameter& fassst_conv = this->layer_param_.convolution_param();\n  if (fassst_conv.engine() != ConvolutionParameter_Engine_CAFFE && !fassst_conv.force_nd_im2col() &&\n      batched_conv_forward_gpu(${_transposed}, ${_shape},\n      *this->blobs_[0], this->bias_term_ ? this->blobs_[1].get() : NULL, bottom, top)) return;  // FASSST overlay\n")
+  fassst_patch(src/caffe/layers/${_kind}_layer.cu
+    "void ${_class}<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,\n      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {\n"
+    "void ${_class}<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,\n      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {\n  const ConvolutionParameter& fassst_conv = this->layer_param_.convolution_param();\n  if (fassst_conv.engine() != ConvolutionParameter_Engine_CAFFE && !fassst_conv.force_nd_im2col() &&\n      batched_conv_backward_gpu(${_transposed}, ${_shape},\n      this->blobs_[0].get(), this->bias_term_ ? this->blobs_[1].get() : NULL,\n      this->param_propagate_down_, top, propagate_down, bottom)) return;  // FASSST overlay\n")
 endforeach()

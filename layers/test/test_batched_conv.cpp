@@ -1,8 +1,9 @@
-// The overlay's batched GPU forward of Convolution and Deconvolution (caffe/util/batched_conv.hpp).
+// The overlay's batched GPU forward and backward of Convolution and Deconvolution
+// (caffe/util/batched_conv.hpp).
 // On the CPU: the element functions its kernels run, against Caffe's own im2col_cpu / col2im_cpu
 // image by image (the batch indexing, padding, strides, dilation). On a GPU: the hooks and the
-// layers against Caffe's CPU forward over geometries, chunked batches, declines, TF32, and
-// Caffe's backward still the gradient of this forward (GradientChecker).
+// layers against Caffe's CPU forward and backward over geometries, chunked batches, declines,
+// TF32, and the backward the gradient of the forward (GradientChecker).
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -120,6 +121,10 @@ struct Members {
     b->mutable_cpu_data()[0] = h;
     b->mutable_cpu_data()[1] = w;
   }
+  ConvLayerShape Shape(int group) const {
+    ConvLayerShape shape = {kernel, stride, pad, dilation, group};
+    return shape;
+  }
 };
 
 LayerParameter ParamOf(const Case& c, int num_output, bool bias, bool caffe_engine) {
@@ -182,6 +187,46 @@ class BatchedConvGPUTest : public GPUDeviceTest<Dtype> {
     ExpectNear(cpu, gpu, Tolerance(), c.name);
   }
 
+  // The GPU layer's backward (the hooks) against Caffe's CPU backward on the same blobs, bottom
+  // and top diff. Parameter diffs start at 0.5: they must be added to, as Caffe does, and the
+  // weights' left alone when weight_down is false.
+  template <typename LayerT>
+  void ExpectBackwardLikeCpu(const Case& c, int images, int filters, int channels, bool bias,
+                             bool weight_down) {
+    const std::vector<int> shape = BottomShape<LayerT>(c, images, filters);
+    std::vector<std::vector<Dtype> > diffs[2];  // GPU, CPU: bottom diff, then each parameter's
+    std::vector<shared_ptr<Blob<Dtype> > > blobs;
+    for (int dev = 0; dev < 2; ++dev) {
+      Caffe::set_mode(dev == 0 ? Caffe::GPU : Caffe::CPU);
+      Caffe::set_random_seed(1706);
+      Blob<Dtype> bottom(shape), top;
+      caffe_rng_uniform<Dtype>(bottom.count(), Dtype(-1), Dtype(1), bottom.mutable_cpu_data());
+      std::vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
+      LayerT layer(ParamOf(c, channels, bias, dev == 1));
+      layer.SetUp(bottoms, tops);
+      if (dev == 0) blobs = layer.blobs();
+      for (size_t i = 0; i < layer.blobs().size(); ++i) {
+        if (dev == 1) layer.blobs()[i]->CopyFrom(*blobs[i]);
+        caffe_set(layer.blobs()[i]->count(), Dtype(0.5), layer.blobs()[i]->mutable_cpu_diff());
+      }
+      layer.set_param_propagate_down(0, weight_down);
+      layer.Forward(bottoms, tops);
+      caffe_rng_uniform<Dtype>(top.count(), Dtype(-1), Dtype(1), top.mutable_cpu_diff());
+      layer.Backward(tops, std::vector<bool>(1, true), bottoms);
+      diffs[dev].emplace_back(bottom.cpu_diff(), bottom.cpu_diff() + bottom.count());
+      for (size_t i = 0; i < layer.blobs().size(); ++i) {
+        const Blob<Dtype>& b = *layer.blobs()[i];
+        diffs[dev].emplace_back(b.cpu_diff(), b.cpu_diff() + b.count());
+      }
+    }
+    Caffe::set_mode(Caffe::GPU);
+    ASSERT_EQ(diffs[1].size(), diffs[0].size());
+    for (size_t k = 0; k < diffs[0].size(); ++k)
+      ExpectNear(diffs[1][k], diffs[0][k], Tolerance(), c.name);
+    if (!weight_down)
+      for (Dtype v : diffs[0][1]) ASSERT_EQ(Dtype(0.5), v) << c.name;
+  }
+
   // Convolution's bottom is the image side; Deconvolution's is the cols side, whose spatial
   // size follows from the case's image.
   template <typename LayerT>
@@ -196,8 +241,7 @@ class BatchedConvGPUTest : public GPUDeviceTest<Dtype> {
       ASSERT_NEAR(want[k], got[k], tolerance * (1 + std::fabs(want[k]))) << name << ", " << k;
   }
 
-  // Caffe's backward (the GPU's, per image) is the gradient of this forward; two images, so
-  // the forward is the hook's.
+  // The hooks' backward is the gradient of their forward; two images, so both are the hooks'.
   void CheckGradient(Layer<Dtype>* layer, const std::vector<int>& bottom_shape) {
     Blob<Dtype> bottom(bottom_shape), top;
     Caffe::set_random_seed(1704);
@@ -240,7 +284,23 @@ TYPED_TEST(BatchedConvGPUTest, DeconvolutionLikeCpu) {
   }
 }
 
-TYPED_TEST(BatchedConvGPUTest, ChunksGiveTheSameTops) {
+TYPED_TEST(BatchedConvGPUTest, ConvolutionBackwardLikeCpu) {
+  for (const Case& c : kCases) {
+    this->template ExpectBackwardLikeCpu<ConvolutionLayer<TypeParam> >(c, 5, 0, 7, true, true);
+    this->template ExpectBackwardLikeCpu<ConvolutionLayer<TypeParam> >(c, 2, 0, 3, false, false);
+  }
+}
+
+TYPED_TEST(BatchedConvGPUTest, DeconvolutionBackwardLikeCpu) {
+  for (const Case& c : kCases) {
+    this->template ExpectBackwardLikeCpu<DeconvolutionLayer<TypeParam> >(c, 4, 5, c.channels,
+                                                                          true, true);
+    this->template ExpectBackwardLikeCpu<DeconvolutionLayer<TypeParam> >(c, 2, 3, c.channels,
+                                                                          false, false);
+  }
+}
+
+TYPED_TEST(BatchedConvGPUTest, ChunksGiveTheSameResults) {
   const Case& c = kCases[0];
   const ConvGeometry g = GeometryOf(c);
   const size_t one = g.col_count() * sizeof(TypeParam);
@@ -248,6 +308,9 @@ TYPED_TEST(BatchedConvGPUTest, ChunksGiveTheSameTops) {
     batched_conv_options().workspace_bytes = bytes;
     this->template ExpectLikeCpu<ConvolutionLayer<TypeParam> >(c, 5, 0, 7, true);
     this->template ExpectLikeCpu<DeconvolutionLayer<TypeParam> >(kCases[1], 5, 4, 2, true);
+    this->template ExpectBackwardLikeCpu<ConvolutionLayer<TypeParam> >(c, 5, 0, 7, true, true);
+    this->template ExpectBackwardLikeCpu<DeconvolutionLayer<TypeParam> >(kCases[1], 5, 4, 2,
+                                                                          true, true);
   }
 }
 
@@ -263,10 +326,9 @@ TYPED_TEST(BatchedConvGPUTest, LayerRunsTheHook) {
   Blob<Dtype> bottom(shape), top(4, 6, c.height, c.width);
   caffe_rng_uniform<Dtype>(bottom.count(), Dtype(-1), Dtype(1), bottom.mutable_cpu_data());
   const Members m(c);
-  ASSERT_TRUE(batched_conv_layer_forward_gpu(m.kernel, m.stride, m.pad, m.dilation, 1,
-                                             *blobs[0], blobs[1].get(),
-                                             std::vector<Blob<Dtype>*>(1, &bottom),
-                                             std::vector<Blob<Dtype>*>(1, &top)));
+  ASSERT_TRUE(batched_conv_forward_gpu(false, m.Shape(1), *blobs[0], blobs[1].get(),
+                                       std::vector<Blob<Dtype>*>(1, &bottom),
+                                       std::vector<Blob<Dtype>*>(1, &top)));
   for (int k = 0; k < top.count(); ++k) ASSERT_EQ(layer[k], top.cpu_data()[k]) << k;
 }
 
@@ -277,26 +339,34 @@ TYPED_TEST(BatchedConvGPUTest, DeclinesAndWritesNothing) {
   Blob<Dtype> weight(6, c.channels, 3, 3);
   const auto decline = [&](int images, int group) {
     Blob<Dtype> bottom(images, c.channels, c.height, c.width), top(images, 6, c.height, c.width);
-    caffe_set(top.count(), Dtype(5), top.mutable_cpu_data());
-    caffe_set(bottom.count(), Dtype(5), bottom.mutable_cpu_data());
-    const bool conv = batched_conv_layer_forward_gpu(m.kernel, m.stride, m.pad, m.dilation, group,
-        weight, static_cast<Blob<Dtype>*>(NULL), std::vector<Blob<Dtype>*>(1, &bottom),
-        std::vector<Blob<Dtype>*>(1, &top));
-    const bool deconv = batched_deconv_layer_forward_gpu(m.kernel, m.stride, m.pad, m.dilation,
-        group, weight, static_cast<Blob<Dtype>*>(NULL), std::vector<Blob<Dtype>*>(1, &top),
-        std::vector<Blob<Dtype>*>(1, &bottom));
-    for (int k = 0; k < top.count(); ++k) EXPECT_EQ(Dtype(5), top.cpu_data()[k]);
-    for (int k = 0; k < bottom.count(); ++k) EXPECT_EQ(Dtype(5), bottom.cpu_data()[k]);
-    return conv || deconv;
+    for (Blob<Dtype>* b : {&top, &bottom, &weight}) {
+      caffe_set(b->count(), Dtype(5), b->mutable_cpu_data());
+      caffe_set(b->count(), Dtype(5), b->mutable_cpu_diff());
+    }
+    const std::vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
+    const std::vector<bool> down(1, true);
+    Blob<Dtype>* none = NULL;
+    const bool any =
+        batched_conv_forward_gpu(false, m.Shape(group), weight, none, bottoms, tops) ||
+        batched_conv_forward_gpu(true, m.Shape(group), weight, none, tops, bottoms) ||
+        batched_conv_backward_gpu(false, m.Shape(group), &weight, none, down, tops, down,
+                                  bottoms) ||
+        batched_conv_backward_gpu(true, m.Shape(group), &weight, none, down, bottoms, down, tops);
+    for (Blob<Dtype>* b : {&top, &bottom, &weight}) {
+      for (int k = 0; k < b->count(); ++k) EXPECT_EQ(Dtype(5), b->cpu_data()[k]);
+      for (int k = 0; k < b->count(); ++k) EXPECT_EQ(Dtype(5), b->cpu_diff()[k]);
+    }
+    return any;
   };
   EXPECT_FALSE(decline(1, 1));  // one image: Caffe's loop is one GEMM already
   EXPECT_FALSE(decline(0, 1));  // zero ROIs
   EXPECT_FALSE(decline(3, 2));  // groups
   Blob<int> kernel3d(std::vector<int>(1, 3));
+  const ConvLayerShape shape3d = {kernel3d, kernel3d, kernel3d, kernel3d, 1};
   Blob<Dtype> bottom(std::vector<int>(5, 2)), top(std::vector<int>(5, 2));
-  EXPECT_FALSE(batched_conv_layer_forward_gpu(kernel3d, kernel3d, kernel3d, kernel3d, 1, weight,
-      static_cast<Blob<Dtype>*>(NULL), std::vector<Blob<Dtype>*>(1, &bottom),
-      std::vector<Blob<Dtype>*>(1, &top)));
+  EXPECT_FALSE(batched_conv_forward_gpu(false, shape3d, weight, static_cast<Blob<Dtype>*>(NULL),
+                                        std::vector<Blob<Dtype>*>(1, &bottom),
+                                        std::vector<Blob<Dtype>*>(1, &top)));
 }
 
 TYPED_TEST(BatchedConvGPUTest, Tf32IsCloseAndOnlyForFloat) {

@@ -1,18 +1,17 @@
 #ifndef CAFFE_UTIL_BATCHED_CONV_HPP_
 #define CAFFE_UTIL_BATCHED_CONV_HPP_
 
-// GPU forward of Convolution and Deconvolution over a whole batch at once: im2col (col2im) for
-// every image of a chunk in one kernel, one strided-batched cuBLAS GEMM for the chunk, the bias
-// in one kernel. The overlay calls it first from Caffe's ConvolutionLayer::Forward_gpu and
-// DeconvolutionLayer::Forward_gpu (cmake/CaffeOverlay.cmake); Backward stays Caffe's, the
-// exact gradient of the same function.
+// GPU forward and backward of Convolution and Deconvolution over a whole batch at once: im2col
+// (col2im) for every image of a chunk in one kernel, one strided-batched cuBLAS GEMM for the
+// chunk, the bias in one kernel. The overlay calls it first from Caffe's ConvolutionLayer's and
+// DeconvolutionLayer's Forward_gpu and Backward_gpu (cmake/CaffeOverlay.cmake).
 //
 // Why: Caffe's GPU forward loops over the batch, three launches per image (im2col, GEMM, bias
 // GEMM). The mask tail runs every ROI through its convolutions as one batch of 36 (416) or 49
 // (768) images of 28 x 28: one image's GEMM (e.g. 248 x 2232 by 2232 x 784) fills a few dozen
 // of an H100's 132 SMs, and the 36 run one after another. Batched, the chunk's GEMM is one call
-// with the whole GPU to fill. A single image (the backbone, batch 1) gains nothing and is left
-// to Caffe.
+// with the whole GPU to fill; in training the tail's backward has the same loop over the
+// ROIs. A single image (the backbone at batch 1) gains nothing and is left to Caffe.
 //
 // FASSST_GPU_TF32=1 in the environment lets these GEMMs (float only) use TF32 tensor cores
 // (10-bit mantissa inputs, float accumulation): faster on Ampere and later, ~1e-3 relative
@@ -118,26 +117,40 @@ struct BatchedConvOptions {
 BatchedConvOptions& batched_conv_options();
 const size_t kBatchedConvWorkspaceBytes = size_t(256) << 20;  // the 416 tail's 36 ROIs at once
 
-// The overlay's hooks, with the layers' own members (the layer's weight and bias blobs;
-// kernel, stride, pad, dilation as BaseConvolutionLayer keeps them). Each runs its whole
-// forward for every bottom / top pair and returns true when the layer is 2-D with one group
-// and every bottom holds at least two images; else returns false having done nothing, and
-// Caffe's per-image loop runs.
+// The members BaseConvolutionLayer keeps of its geometry, as the overlay passes them.
+struct ConvLayerShape {
+  const Blob<int>& kernel;
+  const Blob<int>& stride;
+  const Blob<int>& pad;
+  const Blob<int>& dilation;
+  int group;
+};
+
+// The overlay's hooks, with the layer's own members and weight and bias blobs (bias NULL
+// without a bias term); transposed: Deconvolution, else Convolution. Each runs the layer's
+// whole Forward_gpu / Backward_gpu for every bottom / top pair and returns true when the layer
+// is 2-D with one group and every bottom holds at least two images; else it returns false
+// having done nothing, and Caffe's per-image loop runs.
 // Convolution: top (N, weight.shape(0), col_h, col_w) from bottom (N, weight.shape(1), H, W).
-template <typename Dtype>
-bool batched_conv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
-                                    const Blob<int>& pad, const Blob<int>& dilation, int group,
-                                    const Blob<Dtype>& weight, const Blob<Dtype>* bias,
-                                    const std::vector<Blob<Dtype>*>& bottom,
-                                    const std::vector<Blob<Dtype>*>& top);
 // Deconvolution: top (N, weight.shape(1), H, W) from bottom (N, weight.shape(0), col_h, col_w),
 // H and W from top's shape (Caffe's Reshape has set it).
 template <typename Dtype>
-bool batched_deconv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
-                                      const Blob<int>& pad, const Blob<int>& dilation, int group,
-                                      const Blob<Dtype>& weight, const Blob<Dtype>* bias,
-                                      const std::vector<Blob<Dtype>*>& bottom,
-                                      const std::vector<Blob<Dtype>*>& top);
+bool batched_conv_forward_gpu(bool transposed, const ConvLayerShape& layer,
+                              const Blob<Dtype>& weight, const Blob<Dtype>* bias,
+                              const std::vector<Blob<Dtype>*>& bottom,
+                              const std::vector<Blob<Dtype>*>& top);
+
+// Backward: bias and weight diffs accumulated where param_propagate_down asks, bottom diffs
+// overwritten where propagate_down asks, as Caffe's Backward_gpu; one strided-batched GEMM per
+// chunk for each product, the weight diff summing the chunk's per-image products in one kernel
+// (fixed order). Convolution's bottom diff is Deconvolution's forward of the top diff, and
+// Deconvolution's is Convolution's.
+template <typename Dtype>
+bool batched_conv_backward_gpu(bool transposed, const ConvLayerShape& layer, Blob<Dtype>* weight,
+                               Blob<Dtype>* bias, const std::vector<bool>& param_propagate_down,
+                               const std::vector<Blob<Dtype>*>& top,
+                               const std::vector<bool>& propagate_down,
+                               const std::vector<Blob<Dtype>*>& bottom);
 
 }  // namespace caffe
 

@@ -46,6 +46,38 @@ __global__ void add_bias_kernel(int n, int channels, int spatial, const Dtype* b
   CUDA_KERNEL_LOOP(index, n) { out[index] += bias[(index / spatial) % channels]; }
 }
 
+// out[j] += sum over b < parts of in[b count + j]: one thread per j, so the sum's order is
+// fixed (deterministic, as Caffe's per-image accumulation is).
+template <typename Dtype>
+__global__ void sum_parts_kernel(int count, int parts, const Dtype* in, Dtype* out) {
+  CUDA_KERNEL_LOOP(j, count) {
+    Dtype sum = 0;
+    for (int b = 0; b < parts; ++b) sum += in[static_cast<ptrdiff_t>(b) * count + j];
+    out[j] += sum;
+  }
+}
+
+// bias_diff[c] += the sum of diff (num, channels, spatial) over images and positions: one block
+// per channel, its threads striding over the terms, then a shared-memory tree (deterministic).
+const int kReduceThreads = 256;
+
+template <typename Dtype>
+__global__ void bias_grad_kernel(int num, int channels, int spatial, const Dtype* diff,
+                                 Dtype* bias_diff) {
+  __shared__ Dtype buf[kReduceThreads];
+  const int c = blockIdx.x;
+  Dtype sum = 0;
+  for (int t = threadIdx.x; t < num * spatial; t += blockDim.x)
+    sum += diff[(static_cast<ptrdiff_t>(t / spatial) * channels + c) * spatial + t % spatial];
+  buf[threadIdx.x] = sum;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) buf[threadIdx.x] += buf[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) bias_diff[c] += buf[0];
+}
+
 // The chunk's column buffer: one per device, grown when a layer needs more, never shrunk.
 void* Workspace(size_t bytes) {
   static std::mutex mutex;
@@ -64,50 +96,53 @@ void* Workspace(size_t bytes) {
   return b.first;
 }
 
-// Images per chunk: as many cols as fit in the options' workspace, at least one, and few
-// enough that the chunk's cols are indexable by int (the kernels' loop index).
+// Images per chunk: as many as fit in the options' workspace at per_image values each, at
+// least one, and few enough that a chunk's values are indexable by int (the kernels' index).
 template <typename Dtype>
-int ChunkImages(int num, const ConvGeometry& g) {
-  const size_t col_count = g.col_count();
-  const size_t fit = std::min(batched_conv_options().workspace_bytes / (col_count * sizeof(Dtype)),
-                              static_cast<size_t>(INT_MAX) / col_count);
+int ChunkImages(int num, size_t per_image) {
+  const size_t fit = std::min(batched_conv_options().workspace_bytes / (per_image * sizeof(Dtype)),
+                              static_cast<size_t>(INT_MAX) / per_image);
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>(fit, num)));
 }
 
 template <typename Dtype>
-Dtype* ChunkWorkspace(int chunk, const ConvGeometry& g) {
-  return static_cast<Dtype*>(Workspace(static_cast<size_t>(chunk) * g.col_count() * sizeof(Dtype)));
+Dtype* ChunkWorkspace(int chunk, size_t per_image) {
+  return static_cast<Dtype*>(Workspace(static_cast<size_t>(chunk) * per_image * sizeof(Dtype)));
 }
 
-// C_b (m x n) = op(A_b) (m x k) B_b (k x n) for b < batch, row-major as Caffe's blobs; op(A)
-// = A (m x k stored) or A^T (k x m stored); the A_b, B_b, C_b at the given strides (0: shared).
+// C_b (m x n) = op(A_b) (m x k) op(B_b) (k x n) for b < batch, row-major as Caffe's blobs;
+// op(X) = X as stored, or its transpose when trans_x (A stored k x m, B stored n x k); the A_b,
+// B_b, C_b at the given strides (0: shared by the batch).
 template <typename Dtype>
-void GemmBatched(bool trans_a, int m, int n, int k, const Dtype* a, long long stride_a,
-                 const Dtype* b, long long stride_b, Dtype* c, long long stride_c, int batch);
+void GemmBatched(bool trans_a, bool trans_b, int m, int n, int k, const Dtype* a,
+                 long long stride_a, const Dtype* b, long long stride_b, Dtype* c,
+                 long long stride_c, int batch);
 
+// C^T (n x m) = op(B)^T (n x k) op(A)^T (k x m) in cuBLAS's column-major terms: a row-major
+// matrix is its transpose there, so each operand is taken as stored, or transposed when it
+// was not. (Checked against BLAS's column-major definition in numpy for all four cases.)
 template <>
-void GemmBatched<float>(bool trans_a, int m, int n, int k, const float* a, long long stride_a,
-                        const float* b, long long stride_b, float* c, long long stride_c,
-                        int batch) {
+void GemmBatched<float>(bool trans_a, bool trans_b, int m, int n, int k, const float* a,
+                        long long stride_a, const float* b, long long stride_b, float* c,
+                        long long stride_c, int batch) {
   const float one = 1, zero = 0;
-  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int lda = trans_a ? m : k;
-  // C^T (n x m) = B^T (n x k) op(A)^T (k x m), column-major
   CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-      Caffe::cublas_handle(), CUBLAS_OP_N, op_a, n, m, k, &one, b, CUDA_R_32F, n, stride_b, a,
-      CUDA_R_32F, lda, stride_a, &zero, c, CUDA_R_32F, n, stride_c, batch,
-      batched_conv_options().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+      Caffe::cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, CUDA_R_32F, trans_b ? k : n,
+      stride_b, a, CUDA_R_32F, trans_a ? m : k, stride_a, &zero, c, CUDA_R_32F, n, stride_c,
+      batch, batched_conv_options().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
       CUBLAS_GEMM_DEFAULT));
 }
 
 template <>
-void GemmBatched<double>(bool trans_a, int m, int n, int k, const double* a, long long stride_a,
-                         const double* b, long long stride_b, double* c, long long stride_c,
-                         int batch) {
+void GemmBatched<double>(bool trans_a, bool trans_b, int m, int n, int k, const double* a,
+                         long long stride_a, const double* b, long long stride_b, double* c,
+                         long long stride_c, int batch) {
   const double one = 1, zero = 0;
   CUBLAS_CHECK(cublasDgemmStridedBatched(
-      Caffe::cublas_handle(), CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
-      n, stride_b, a, trans_a ? m : k, stride_a, &zero, c, n, stride_c, batch));
+      Caffe::cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, trans_b ? k : n, stride_b, a,
+      trans_a ? m : k, stride_a, &zero, c, n, stride_c, batch));
 }
 
 template <typename Dtype>
@@ -131,18 +166,18 @@ void ConvForward(int num, const ConvGeometry& g, int filters, const Dtype* botto
   const int spatial = g.col_h() * g.col_w();
   const long long top_step = static_cast<long long>(filters) * spatial;
   if (Is1x1(g)) {  // the image is its own cols
-    GemmBatched<Dtype>(false, filters, spatial, kdim, weight, 0, bottom, g.image_count(), top,
+    GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, bottom, g.image_count(), top,
                        top_step, num);
   } else {
-    const int chunk = ChunkImages<Dtype>(num, g);
-    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g);
+    const int chunk = ChunkImages<Dtype>(num, g.col_count());
+    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g.col_count());
     for (int first = 0; first < num; first += chunk) {
       const int images = std::min(chunk, num - first);
       const int n = images * g.channels * spatial;
       batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
           n, g, bottom + static_cast<ptrdiff_t>(first) * g.image_count(), cols);
       CUDA_POST_KERNEL_CHECK;
-      GemmBatched<Dtype>(false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
+      GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
                          top + first * top_step, top_step, images);
     }
   }
@@ -157,14 +192,14 @@ void DeconvForward(int num, const ConvGeometry& g, int filters, const Dtype* bot
   const int spatial = g.col_h() * g.col_w();
   const long long bottom_step = static_cast<long long>(filters) * spatial;
   if (Is1x1(g)) {  // the cols are the top
-    GemmBatched<Dtype>(true, kdim, spatial, filters, weight, 0, bottom, bottom_step, top,
+    GemmBatched<Dtype>(true, false, kdim, spatial, filters, weight, 0, bottom, bottom_step, top,
                        g.image_count(), num);
   } else {
-    const int chunk = ChunkImages<Dtype>(num, g);
-    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g);
+    const int chunk = ChunkImages<Dtype>(num, g.col_count());
+    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g.col_count());
     for (int first = 0; first < num; first += chunk) {
       const int images = std::min(chunk, num - first);
-      GemmBatched<Dtype>(true, kdim, spatial, filters, weight, 0, bottom + first * bottom_step,
+      GemmBatched<Dtype>(true, false, kdim, spatial, filters, weight, 0, bottom + first * bottom_step,
                          bottom_step, cols, g.col_count(), images);
       const int n = images * g.image_count();
       batched_col2im_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
@@ -175,14 +210,52 @@ void DeconvForward(int num, const ConvGeometry& g, int filters, const Dtype* bot
   if (bias) AddBias(num, g.channels, g.height * g.width, bias, top);
 }
 
+template <typename Dtype>
+void BiasGrad(int num, int channels, int spatial, const Dtype* diff, Dtype* bias_diff) {
+  bias_grad_kernel<Dtype><<<channels, kReduceThreads>>>(num, channels, spatial, diff, bias_diff);
+  CUDA_POST_KERNEL_CHECK;
+}
+
+// weight_diff (filters x K) += sum over images of side_b (filters x P) cols(image_b)^T (P x K):
+// per chunk, one strided-batched GEMM into per-image parts, then one kernel adds their sum.
+template <typename Dtype>
+void WeightGrad(int num, const ConvGeometry& g, int filters, const Dtype* image,
+                const Dtype* side, Dtype* weight_diff) {
+  const int kdim = g.channels * g.kernel_h * g.kernel_w;
+  const int spatial = g.col_h() * g.col_w();
+  const long long side_step = static_cast<long long>(filters) * spatial;
+  const size_t part = static_cast<size_t>(filters) * kdim;
+  const size_t cols_per_image = Is1x1(g) ? 0 : g.col_count();
+  const int chunk = ChunkImages<Dtype>(num, cols_per_image + part);
+  Dtype* cols = ChunkWorkspace<Dtype>(chunk, cols_per_image + part);
+  Dtype* parts = cols + static_cast<size_t>(chunk) * cols_per_image;
+  for (int first = 0; first < num; first += chunk) {
+    const int images = std::min(chunk, num - first);
+    const Dtype* chunk_image = image + static_cast<ptrdiff_t>(first) * g.image_count();
+    const Dtype* chunk_cols = chunk_image;  // 1x1: the image is its own cols
+    if (!Is1x1(g)) {
+      const int n = images * g.channels * spatial;
+      batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
+          n, g, chunk_image, cols);
+      CUDA_POST_KERNEL_CHECK;
+      chunk_cols = cols;
+    }
+    GemmBatched<Dtype>(false, true, filters, kdim, spatial, side + first * side_step, side_step,
+                       chunk_cols, Is1x1(g) ? g.image_count() : g.col_count(), parts, part,
+                       images);
+    sum_parts_kernel<Dtype><<<CAFFE_GET_BLOCKS(part), CAFFE_CUDA_NUM_THREADS>>>(
+        static_cast<int>(part), images, parts, weight_diff);
+    CUDA_POST_KERNEL_CHECK;
+  }
+}
+
 // The kernel side of the geometry from the layer's members; false when the hooks decline.
-bool LayerGeometry(const Blob<int>& kernel, const Blob<int>& stride, const Blob<int>& pad,
-                   const Blob<int>& dilation, int group, ConvGeometry* g) {
-  if (kernel.count() != 2 || group != 1) return false;
-  const int* k = kernel.cpu_data();
-  const int* s = stride.cpu_data();
-  const int* p = pad.cpu_data();
-  const int* d = dilation.cpu_data();
+bool LayerGeometry(const ConvLayerShape& layer, ConvGeometry* g) {
+  if (layer.kernel.count() != 2 || layer.group != 1) return false;
+  const int* k = layer.kernel.cpu_data();
+  const int* s = layer.stride.cpu_data();
+  const int* p = layer.pad.cpu_data();
+  const int* d = layer.dilation.cpu_data();
   g->kernel_h = k[0], g->kernel_w = k[1], g->stride_h = s[0], g->stride_w = s[1];
   g->pad_h = p[0], g->pad_w = p[1], g->dilation_h = d[0], g->dilation_w = d[1];
   return true;
@@ -219,17 +292,18 @@ bool PairGeometry(const Blob<Dtype>& image, const Blob<Dtype>& cols, int filters
          cols.shape(3) == g->col_w() && cols.shape(0) == image.shape(0);
 }
 
-// Both hooks: images are Convolution's bottoms or Deconvolution's (transposed) tops, cols the
-// other side.
+}  // namespace
+
+// images are Convolution's bottoms or Deconvolution's tops, cols the other side.
 template <typename Dtype>
-bool LayerForward(bool transposed, const Blob<int>& kernel, const Blob<int>& stride,
-                  const Blob<int>& pad, const Blob<int>& dilation, int group,
-                  const Blob<Dtype>& weight, const Blob<Dtype>* bias,
-                  const std::vector<Blob<Dtype>*>& bottom, const std::vector<Blob<Dtype>*>& top) {
+bool batched_conv_forward_gpu(bool transposed, const ConvLayerShape& layer,
+                              const Blob<Dtype>& weight, const Blob<Dtype>* bias,
+                              const std::vector<Blob<Dtype>*>& bottom,
+                              const std::vector<Blob<Dtype>*>& top) {
   const std::vector<Blob<Dtype>*>& images = transposed ? top : bottom;
   const std::vector<Blob<Dtype>*>& cols = transposed ? bottom : top;
   ConvGeometry g;
-  if (!LayerGeometry(kernel, stride, pad, dilation, group, &g) || !Batchable(images, cols))
+  if (!LayerGeometry(layer, &g) || !Batchable(images, cols))
     return false;
   for (size_t i = 0; i < images.size(); ++i)
     if (!PairGeometry(*images[i], *cols[i], weight.shape(0), &g)) return false;
@@ -248,34 +322,64 @@ bool LayerForward(bool transposed, const Blob<int>& kernel, const Blob<int>& str
   return true;
 }
 
-}  // namespace
-
+// Convolution: bias and weight diffs from its top diff and bottom data, bottom diff =
+// col2im(W^T top diff), Deconvolution's forward of the diff. Deconvolution: bias from its top
+// diff, weight from cols(top diff) and bottom data, bottom diff = W cols(top diff),
+// Convolution's forward of the diff.
 template <typename Dtype>
-bool batched_conv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
-                                    const Blob<int>& pad, const Blob<int>& dilation, int group,
-                                    const Blob<Dtype>& weight, const Blob<Dtype>* bias,
-                                    const std::vector<Blob<Dtype>*>& bottom,
-                                    const std::vector<Blob<Dtype>*>& top) {
-  return LayerForward(false, kernel, stride, pad, dilation, group, weight, bias, bottom, top);
+bool batched_conv_backward_gpu(bool transposed, const ConvLayerShape& layer, Blob<Dtype>* weight,
+                               Blob<Dtype>* bias, const std::vector<bool>& param_propagate_down,
+                               const std::vector<Blob<Dtype>*>& top,
+                               const std::vector<bool>& propagate_down,
+                               const std::vector<Blob<Dtype>*>& bottom) {
+  const std::vector<Blob<Dtype>*>& images = transposed ? top : bottom;
+  const std::vector<Blob<Dtype>*>& cols = transposed ? bottom : top;
+  const int filters = weight->shape(0);
+  ConvGeometry g;
+  if (!LayerGeometry(layer, &g) || !Batchable(images, cols))
+    return false;
+  for (size_t i = 0; i < images.size(); ++i)
+    if (!PairGeometry(*images[i], *cols[i], filters, &g)) return false;
+  const bool weights = !param_propagate_down.empty() && param_propagate_down[0];
+  const bool biases = bias && param_propagate_down.size() > 1 && param_propagate_down[1];
+  for (size_t i = 0; i < images.size(); ++i) {
+    SetImage(images[i]->shape(), &g);
+    const int num = images[i]->shape(0);
+    const Dtype* top_diff = top[i]->gpu_diff();
+    if (biases) {
+      if (transposed) {
+        BiasGrad(num, g.channels, g.height * g.width, top_diff, bias->mutable_gpu_diff());
+      } else {
+        BiasGrad(num, filters, g.col_h() * g.col_w(), top_diff, bias->mutable_gpu_diff());
+      }
+    }
+    if (weights) {
+      if (transposed) {
+        WeightGrad(num, g, filters, top_diff, bottom[i]->gpu_data(), weight->mutable_gpu_diff());
+      } else {
+        WeightGrad(num, g, filters, bottom[i]->gpu_data(), top_diff, weight->mutable_gpu_diff());
+      }
+    }
+    if (!propagate_down[i]) continue;
+    const Dtype* none = NULL;
+    if (transposed) {
+      ConvForward(num, g, filters, top_diff, weight->gpu_data(), none,
+                  bottom[i]->mutable_gpu_diff());
+    } else {
+      DeconvForward(num, g, filters, top_diff, weight->gpu_data(), none,
+                    bottom[i]->mutable_gpu_diff());
+    }
+  }
+  return true;
 }
 
-template <typename Dtype>
-bool batched_deconv_layer_forward_gpu(const Blob<int>& kernel, const Blob<int>& stride,
-                                      const Blob<int>& pad, const Blob<int>& dilation, int group,
-                                      const Blob<Dtype>& weight, const Blob<Dtype>* bias,
-                                      const std::vector<Blob<Dtype>*>& bottom,
-                                      const std::vector<Blob<Dtype>*>& top) {
-  return LayerForward(true, kernel, stride, pad, dilation, group, weight, bias, bottom, top);
-}
-
-#define INSTANTIATE_BATCHED_CONV(Dtype)                                                        \
-  template bool batched_conv_layer_forward_gpu<Dtype>(                                         \
-      const Blob<int>&, const Blob<int>&, const Blob<int>&, const Blob<int>&, int,             \
-      const Blob<Dtype>&, const Blob<Dtype>*, const std::vector<Blob<Dtype>*>&,                \
-      const std::vector<Blob<Dtype>*>&);                                                       \
-  template bool batched_deconv_layer_forward_gpu<Dtype>(                                       \
-      const Blob<int>&, const Blob<int>&, const Blob<int>&, const Blob<int>&, int,             \
-      const Blob<Dtype>&, const Blob<Dtype>*, const std::vector<Blob<Dtype>*>&,                \
+#define INSTANTIATE_BATCHED_CONV(Dtype)                                                      \
+  template bool batched_conv_forward_gpu<Dtype>(                                             \
+      bool, const ConvLayerShape&, const Blob<Dtype>&, const Blob<Dtype>*,                   \
+      const std::vector<Blob<Dtype>*>&, const std::vector<Blob<Dtype>*>&);                   \
+  template bool batched_conv_backward_gpu<Dtype>(                                            \
+      bool, const ConvLayerShape&, Blob<Dtype>*, Blob<Dtype>*, const std::vector<bool>&,     \
+      const std::vector<Blob<Dtype>*>&, const std::vector<bool>&,                            \
       const std::vector<Blob<Dtype>*>&);
 INSTANTIATE_BATCHED_CONV(float)
 INSTANTIATE_BATCHED_CONV(double)
