@@ -115,11 +115,11 @@ def net_fps(log_dir):
     out = []
     for name, meta in index["nets"].items():
         whole = os.path.join(log_dir, name + ".whole.log")
-        times = [_read_ms(os.path.join(log_dir, name + ".log"), caffe_time.forward_pass_ms),
-                 _read_ms(whole, caffe_time.whole_forward_ms)]
+        times = [_read_log(os.path.join(log_dir, name + ".log"), caffe_time.forward_pass_ms),
+                 _read_log(whole, caffe_time.whole_forward_ms)]
         if times != [None, None]:
             out.append((index["config"], meta["label"] + env, *times,
-                        _read_ms(whole, caffe_time.cpu_check)))
+                        _read_log(whole, caffe_time.cpu_check)))
     return out
 
 
@@ -136,7 +136,7 @@ def _ms(value):
     return "-" if value is None else f"{value:.2f}"
 
 
-def _read_ms(log, parse):
+def _read_log(log, parse):
     """parse(log's text), or None when the log is missing or unfinished."""
     if not os.path.isfile(log):
         return None
