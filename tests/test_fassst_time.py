@@ -3,6 +3,7 @@ the passes asked for and refuses bad input in one line."""
 import os
 import subprocess
 
+import caffe
 import pytest
 
 from fassst.bench import caffe_time
@@ -20,6 +21,29 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
 
 def _run(*args):
     return subprocess.run([TOOL, *args], capture_output=True, text=True, timeout=120)
+
+
+def _weights(tmp_path, num_output):
+    """A caffemodel of NET with num_output filters (pycaffe: fillers as the prototxt says)."""
+    net_path = tmp_path / f"tiny{num_output}.prototxt"
+    net_path.write_text(NET.replace("num_output: 4", f"num_output: {num_output}"))
+    caffe.set_mode_cpu()
+    path = tmp_path / f"tiny{num_output}.caffemodel"
+    caffe.Net(str(net_path), caffe.TEST).save(str(path))
+    return path
+
+
+def test_weights_that_fit_are_loaded_and_others_refused_in_one_line(tmp_path):
+    net = tmp_path / "tiny.prototxt"
+    net.write_text(NET)
+    res = _run("-model", str(net), "-weights", str(_weights(tmp_path, 4)), "-iterations", "1")
+    assert res.returncode == 0, res.stderr
+    other = _weights(tmp_path, 5)
+    res = _run("-model", str(net), "-weights", str(other), "-iterations", "1")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"error: fassst_time: {other}: does not fit {net}: layer conv blob 0: shape 5 3 3 3 in "
+        f"the weights, 4 3 3 3 (108) in the net")
 
 
 def test_check_against_the_cpu_redraws_the_same_inputs(tmp_path):
@@ -50,10 +74,23 @@ def test_times_the_passes_asked_for(tmp_path):
     (["-iterations", "0"], "-iterations: expected >= 1"),
     (["-gpu", "0"], "-gpu: this build has no GPU support (CPU_ONLY)"),
     (["-check_tolerance", "-1"], "-check_tolerance: expected >= 0"),
+    (["-model", "{bad}"], "{bad}: not a net prototxt (NetParameter in text format)"),
+    (["-model", "{inputs}"], "{inputs}: the net has input blobs; time a net that makes its own "
+                             "input"),
+    (["-weights", "{garbled}"], "{garbled}: not a caffemodel (NetParameter in binary format)"),
+    (["-weights", "{bad}"], "{bad}: does not fit {net}: no layer of the net is in it (weights "
+                            "of another net, or not weights)"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     net = tmp_path / "tiny.prototxt"
     net.write_text(NET)
+    paths = dict(bad=tmp_path / "bad.txt", inputs=tmp_path / "inputs.prototxt", net=net,
+                 garbled=tmp_path / "garbled.caffemodel")
+    paths["bad"].write_text("layer { this is not a net")
+    paths["garbled"].write_bytes(b"\xff" * 16)  # no valid protobuf tag
+    paths["inputs"].write_text('input: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n')
+    args = [a.format(**paths) for a in args]
+    message = message.format(**paths)
     if args[:1] != ["-model"] and args:
         args = ["-model", str(net), *args]
     res = _run(*args)

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "caffe/caffe.hpp"
+#include "caffe/util/io.hpp"
+#include "caffe/util/upgrade_proto.hpp"
 
 DEFINE_string(model, "", "the net to time (prototxt; TEST phase, no input blobs)");
 DEFINE_string(weights, "", "optional caffemodel to load (default: the net's fillers)");
@@ -44,6 +46,43 @@ bool Readable(const std::string& path) { return std::ifstream(path.c_str()).good
 int Fail(const std::string& what) {
   std::fprintf(stderr, "error: fassst_time: %s\n", what.c_str());
   return 2;
+}
+
+std::string ProtoShape(const caffe::BlobProto& b) {
+  std::string out;
+  if (b.has_shape()) {
+    for (int i = 0; i < b.shape().dim_size(); ++i)
+      out += (i ? " " : "") + std::to_string(b.shape().dim(i));
+  } else {  // the legacy 4-D fields
+    out = std::to_string(b.num()) + " " + std::to_string(b.channels()) + " " +
+          std::to_string(b.height()) + " " + std::to_string(b.width());
+  }
+  return out;
+}
+
+// The first layer whose blobs in `weights` do not fit the net (Caffe's CopyTrainedLayersFrom
+// would abort on it), as text; "" when all fit. Layers the net lacks are ignored, as Caffe does,
+// but weights sharing no layer with the net are refused (almost any bytes parse as some
+// NetParameter, so that is also what a wrong file looks like).
+std::string Misfit(const caffe::Net<float>& net, const caffe::NetParameter& weights) {
+  int shared = 0;
+  for (int l = 0; l < weights.layer_size(); ++l) {
+    const caffe::LayerParameter& source = weights.layer(l);
+    if (!net.has_layer(source.name())) continue;
+    ++shared;
+    const std::vector<caffe::shared_ptr<caffe::Blob<float> > >& target =
+        net.layer_by_name(source.name())->blobs();
+    if (static_cast<int>(target.size()) != source.blobs_size())
+      return "layer " + source.name() + ": " + std::to_string(source.blobs_size()) +
+             " blobs in the weights, " + std::to_string(target.size()) + " in the net";
+    for (int b = 0; b < source.blobs_size(); ++b) {
+      if (!target[b]->ShapeEquals(source.blobs(b)))
+        return "layer " + source.name() + " blob " + std::to_string(b) + ": shape " +
+               ProtoShape(source.blobs(b)) + " in the weights, " + target[b]->shape_string() +
+               " in the net";
+    }
+  }
+  return shared ? "" : "no layer of the net is in it (weights of another net, or not weights)";
 }
 
 void WaitForDevice() {
@@ -120,10 +159,23 @@ int main(int argc, char** argv) {
     caffe::Caffe::set_mode(caffe::Caffe::CPU);
   }
 
+  // Caffe's own readers abort with a stack trace on a bad file: ask first, in one line.
+  caffe::NetParameter model;
+  if (!caffe::ReadProtoFromTextFile(FLAGS_model, &model))
+    return Fail(FLAGS_model + ": not a net prototxt (NetParameter in text format)");
+  caffe::NetParameter weights;
+  if (!FLAGS_weights.empty() && !caffe::ReadProtoFromBinaryFile(FLAGS_weights, &weights))
+    return Fail(FLAGS_weights + ": not a caffemodel (NetParameter in binary format)");
   caffe::Net<float> net(FLAGS_model, caffe::TEST);
   if (!net.input_blobs().empty())
     return Fail(FLAGS_model + ": the net has input blobs; time a net that makes its own input");
-  if (!FLAGS_weights.empty()) net.CopyTrainedLayersFrom(FLAGS_weights);
+  if (!FLAGS_weights.empty()) {
+    caffe::UpgradeNetAsNeeded(FLAGS_weights, &weights);
+    const std::string misfit = Misfit(net, weights);
+    if (!misfit.empty())
+      return Fail(FLAGS_weights + ": does not fit " + FLAGS_model + ": " + misfit);
+    net.CopyTrainedLayersFrom(weights);
+  }
 
   for (int i = 0; i < FLAGS_warmup; ++i) net.Forward();
   WaitForDevice();
