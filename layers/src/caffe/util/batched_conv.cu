@@ -100,6 +100,7 @@ void* Workspace(size_t bytes) {
 // least one, and few enough that a chunk's values are indexable by int (the kernels' index).
 template <typename Dtype>
 int ChunkImages(int num, size_t per_image) {
+  if (per_image == 0) return num;
   const size_t fit = std::min(batched_conv_options().workspace_bytes / (per_image * sizeof(Dtype)),
                               static_cast<size_t>(INT_MAX) / per_image);
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>(fit, num)));
@@ -112,37 +113,25 @@ Dtype* ChunkWorkspace(int chunk, size_t per_image) {
 
 // C_b (m x n) = op(A_b) (m x k) op(B_b) (k x n) for b < batch, row-major as Caffe's blobs;
 // op(X) = X as stored, or its transpose when trans_x (A stored k x m, B stored n x k); the A_b,
-// B_b, C_b at the given strides (0: shared by the batch).
+// B_b, C_b at the given strides (0: shared by the batch). In cuBLAS's column-major terms this
+// is C^T (n x m) = op(B)^T (n x k) op(A)^T (k x m): a row-major matrix is its transpose there,
+// so each operand is taken as stored, or transposed when it was not. (Checked against BLAS's
+// column-major definition in numpy for all four cases.) Float may run on TF32 (the options).
 template <typename Dtype>
 void GemmBatched(bool trans_a, bool trans_b, int m, int n, int k, const Dtype* a,
                  long long stride_a, const Dtype* b, long long stride_b, Dtype* c,
-                 long long stride_c, int batch);
-
-// C^T (n x m) = op(B)^T (n x k) op(A)^T (k x m) in cuBLAS's column-major terms: a row-major
-// matrix is its transpose there, so each operand is taken as stored, or transposed when it
-// was not. (Checked against BLAS's column-major definition in numpy for all four cases.)
-template <>
-void GemmBatched<float>(bool trans_a, bool trans_b, int m, int n, int k, const float* a,
-                        long long stride_a, const float* b, long long stride_b, float* c,
-                        long long stride_c, int batch) {
-  const float one = 1, zero = 0;
+                 long long stride_c, int batch) {
+  const bool is_float = sizeof(Dtype) == sizeof(float);
+  const cudaDataType type = is_float ? CUDA_R_32F : CUDA_R_64F;
+  const cublasComputeType_t compute =
+      !is_float ? CUBLAS_COMPUTE_64F
+                : batched_conv_options().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const Dtype one = 1, zero = 0;
   CUBLAS_CHECK(cublasGemmStridedBatchedEx(
       Caffe::cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, CUDA_R_32F, trans_b ? k : n,
-      stride_b, a, CUDA_R_32F, trans_a ? m : k, stride_a, &zero, c, CUDA_R_32F, n, stride_c,
-      batch, batched_conv_options().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, type, trans_b ? k : n, stride_b, a,
+      type, trans_a ? m : k, stride_a, &zero, c, type, n, stride_c, batch, compute,
       CUBLAS_GEMM_DEFAULT));
-}
-
-template <>
-void GemmBatched<double>(bool trans_a, bool trans_b, int m, int n, int k, const double* a,
-                         long long stride_a, const double* b, long long stride_b, double* c,
-                         long long stride_c, int batch) {
-  const double one = 1, zero = 0;
-  CUBLAS_CHECK(cublasDgemmStridedBatched(
-      Caffe::cublas_handle(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b, trans_b ? k : n, stride_b, a,
-      trans_a ? m : k, stride_a, &zero, c, n, stride_c, batch));
 }
 
 template <typename Dtype>
@@ -158,6 +147,21 @@ bool Is1x1(const ConvGeometry& g) {
          g.pad_h == 0 && g.pad_w == 0;
 }
 
+// Workspace values per image for its cols: none at 1x1 stride 1, where an image is its own
+// cols (the same col_count() values apart, so a chunk's cols are always that far apart).
+size_t ColsPerImage(const ConvGeometry& g) { return Is1x1(g) ? 0 : g.col_count(); }
+
+// A chunk's cols: the images themselves at 1x1, else their im2col written to `workspace`.
+template <typename Dtype>
+const Dtype* ChunkCols(int images, const ConvGeometry& g, const Dtype* image, Dtype* workspace) {
+  if (Is1x1(g)) return image;
+  const int n = images * g.channels * g.col_h() * g.col_w();
+  batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(n, g, image,
+                                                                              workspace);
+  CUDA_POST_KERNEL_CHECK;
+  return workspace;
+}
+
 // top (num, filters, P) = weight (filters x K) cols(bottom) + bias
 template <typename Dtype>
 void ConvForward(int num, const ConvGeometry& g, int filters, const Dtype* bottom,
@@ -165,21 +169,14 @@ void ConvForward(int num, const ConvGeometry& g, int filters, const Dtype* botto
   const int kdim = g.channels * g.kernel_h * g.kernel_w;
   const int spatial = g.col_h() * g.col_w();
   const long long top_step = static_cast<long long>(filters) * spatial;
-  if (Is1x1(g)) {  // the image is its own cols
-    GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, bottom, g.image_count(), top,
-                       top_step, num);
-  } else {
-    const int chunk = ChunkImages<Dtype>(num, g.col_count());
-    Dtype* cols = ChunkWorkspace<Dtype>(chunk, g.col_count());
-    for (int first = 0; first < num; first += chunk) {
-      const int images = std::min(chunk, num - first);
-      const int n = images * g.channels * spatial;
-      batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
-          n, g, bottom + static_cast<ptrdiff_t>(first) * g.image_count(), cols);
-      CUDA_POST_KERNEL_CHECK;
-      GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
-                         top + first * top_step, top_step, images);
-    }
+  const int chunk = ChunkImages<Dtype>(num, ColsPerImage(g));
+  Dtype* workspace = ChunkWorkspace<Dtype>(chunk, ColsPerImage(g));
+  for (int first = 0; first < num; first += chunk) {
+    const int images = std::min(chunk, num - first);
+    const Dtype* cols =
+        ChunkCols(images, g, bottom + static_cast<ptrdiff_t>(first) * g.image_count(), workspace);
+    GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
+                       top + first * top_step, top_step, images);
   }
   if (bias) AddBias(num, filters, spatial, bias, top);
 }
@@ -225,24 +222,16 @@ void WeightGrad(int num, const ConvGeometry& g, int filters, const Dtype* image,
   const int spatial = g.col_h() * g.col_w();
   const long long side_step = static_cast<long long>(filters) * spatial;
   const size_t part = static_cast<size_t>(filters) * kdim;
-  const size_t cols_per_image = Is1x1(g) ? 0 : g.col_count();
+  const size_t cols_per_image = ColsPerImage(g);
   const int chunk = ChunkImages<Dtype>(num, cols_per_image + part);
-  Dtype* cols = ChunkWorkspace<Dtype>(chunk, cols_per_image + part);
-  Dtype* parts = cols + static_cast<size_t>(chunk) * cols_per_image;
+  Dtype* workspace = ChunkWorkspace<Dtype>(chunk, cols_per_image + part);
+  Dtype* parts = workspace + static_cast<size_t>(chunk) * cols_per_image;
   for (int first = 0; first < num; first += chunk) {
     const int images = std::min(chunk, num - first);
-    const Dtype* chunk_image = image + static_cast<ptrdiff_t>(first) * g.image_count();
-    const Dtype* chunk_cols = chunk_image;  // 1x1: the image is its own cols
-    if (!Is1x1(g)) {
-      const int n = images * g.channels * spatial;
-      batched_im2col_kernel<Dtype><<<CAFFE_GET_BLOCKS(n), CAFFE_CUDA_NUM_THREADS>>>(
-          n, g, chunk_image, cols);
-      CUDA_POST_KERNEL_CHECK;
-      chunk_cols = cols;
-    }
+    const Dtype* cols =
+        ChunkCols(images, g, image + static_cast<ptrdiff_t>(first) * g.image_count(), workspace);
     GemmBatched<Dtype>(false, true, filters, kdim, spatial, side + first * side_step, side_step,
-                       chunk_cols, Is1x1(g) ? g.image_count() : g.col_count(), parts, part,
-                       images);
+                       cols, g.col_count(), parts, part, images);
     sum_parts_kernel<Dtype><<<CAFFE_GET_BLOCKS(part), CAFFE_CUDA_NUM_THREADS>>>(
         static_cast<int>(part), images, parts, weight_diff);
     CUDA_POST_KERNEL_CHECK;
