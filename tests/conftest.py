@@ -26,3 +26,15 @@ def parse_caffe_log(tmp_path):
         return tuple([line.split() for line in (folder / f"train.log.{kind}").read_text().splitlines()[1:]]
                      for kind in ("train", "test"))
     return parse
+
+
+@pytest.fixture(params=["native", "numpy"])
+def mask_path(request, monkeypatch):
+    """Runs a test on both paths of the mask paste-back and RLE: the C++ module fassst_masks
+    (which scripts/test.sh builds, so it must load) and the numpy path (FASSST_NATIVE=0)."""
+    from fassst import native
+
+    monkeypatch.setenv("FASSST_NATIVE", "1" if request.param == "native" else "0")
+    if request.param == "native":
+        assert native.masks() is not None, f"fassst_masks is not built in {native.native_dir()}"
+    return request.param

@@ -1,4 +1,4 @@
-"""coco_rle.encode (runs read off each mask's window in numpy) gives the very strings of
+"""coco_rle.encode (runs read off each mask's window, in C++ or numpy) gives the very strings of
 pycocotools' own encode, which walks every pixel: on the sample set's real masks, random masks of
 every density and shape, runs that cross from one column into the next, masks ending inside a run,
 empty masks, and with windows given or found."""
@@ -9,6 +9,9 @@ from pycocotools import mask as mask_util
 from fassst import coco_rle
 from fassst.data.coco_dataset import CocoDataset, decode_mask
 from fassst.data.sample_data import ensure_sample_data
+
+# each test twice: the C++ paste / RLE (fassst_masks) and the numpy path
+pytestmark = pytest.mark.usefixtures("mask_path")
 
 
 def pycocotools_counts(masks):

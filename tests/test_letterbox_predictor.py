@@ -15,6 +15,9 @@ from fassst.evaluation.coco_evaluator import instances_to_results
 from fassst.inference.letterbox_predictor import LetterboxPredictor
 from test_data_letterbox import bilinear_paste
 
+# each test twice: the C++ paste / RLE (fassst_masks) and the numpy path
+pytestmark = pytest.mark.usefixtures("mask_path")
+
 SIZE = 416
 
 

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_util
 
+from fassst import native
+
 
 def encode(masks, windows=None):
     """List of K RLE dicts {"size": [H, W], "counts": str} for masks (K, H, W), any dtype (!= 0
@@ -30,6 +32,10 @@ def encode(masks, windows=None):
         raise ValueError(f"{len(windows)} windows for {k} masks")
     if k == 0:
         return []
+    fast = native.masks()
+    if fast is not None:
+        return [{"size": [height, width], "counts": c.decode("ascii")}
+                for c in fast.rle_strings(np.ascontiguousarray(masks), np.asarray(windows, np.int64))]
     # COCO's runs go down the columns: each window's columns, padded with a 0 above and below,
     # one after another in one flat array, so that one pass finds every change of value.
     columns, starts, geometry = [], [0], []

@@ -3,8 +3,9 @@
 Around the net's forward a photo goes through: read (decode the file to RGB), letterbox +
 normalise (the (3, S, S) float32 input), decode (boxes to photo pixels, scores, labels), paste
 masks (each ROI's M x M probabilities at photo size, thresholded) and RLE (COCO's encoding of
-the K masks, what results files and the evaluator hold). Each photo's forward is run once, before
-timing; the stages are then timed on every sample photo in turn for `rounds` rounds.
+the K masks, what results files and the evaluator hold); those two in C++ where fassst.native is
+built (FASSST_NATIVE=0: the numpy path, for a before / after). Each photo's forward is run once,
+before timing; the stages are then timed on every sample photo in turn for `rounds` rounds.
 
 Two clocks per stage: the calling thread's CPU time (time.thread_time), which other processes on
 a shared machine barely move, and elapsed time. OpenCV runs single-threaded while profiling so
@@ -18,7 +19,7 @@ import time
 import cv2
 import numpy as np
 
-from fassst import coco_rle
+from fassst import coco_rle, native
 from fassst.image_io import read_rgb
 
 STAGES = ("read", "letterbox + normalise", "decode", "paste masks", "RLE")
@@ -74,7 +75,12 @@ def profile(predictor, photos, rounds=5, warmup=1, log=print):
             rec[clock + "_ms"] = statistics.median(v for photo in per_photo for v in photo)
             rec[clock + "_slowest_photo_ms"] = max(statistics.median(p) for p in per_photo)
         stages[stage] = rec
-    return dict(stages=stages, photos=info, rounds=rounds, warmup=warmup)
+    return dict(stages=stages, photos=info, rounds=rounds, warmup=warmup, paste_rle=paste_rle_path())
+
+
+def paste_rle_path():
+    """Which code pastes the masks and encodes the RLE: the C++ module or the numpy path."""
+    return "C++ (fassst_masks)" if native.masks() is not None else "numpy (FASSST_NATIVE=0 or not built)"
 
 
 def _value(t, stage, k):
@@ -85,7 +91,8 @@ def markdown(rec, title):
     lines = [f"### {title}", "",
              f"Python side stage by stage: median over {len(rec['photos'])} photos x "
              f"{rec['rounds']} rounds (after {rec['warmup']} warm-up), and the median of the "
-             f"slowest photo; ms of the thread's CPU time and elapsed; OpenCV single-threaded.",
+             f"slowest photo; ms of the thread's CPU time and elapsed; OpenCV single-threaded; "
+             f"paste and RLE: {rec.get('paste_rle', 'numpy')}.",
              "", "| stage | CPU ms | elapsed ms | slowest photo CPU ms | slowest photo elapsed ms |",
              "|---|---:|---:|---:|---:|"]
     for stage, r in rec["stages"].items():

@@ -8,6 +8,7 @@ the ONNX backend runs where pycaffe is not installed.
 """
 import numpy as np
 
+from fassst import native
 from fassst.data import letterbox
 
 
@@ -47,9 +48,15 @@ class LetterboxPredictor:
 
     def paste_masks(self, out, lb):
         """((K, H, W) bool masks, (K, 4) windows): each ROI mask pasted at photo size and
-        thresholded, computed only inside its window (letterbox.paste_window; 0 outside)."""
+        thresholded, computed only inside its window (letterbox.paste_window; 0 outside).
+        All ROIs in one C++ call where fassst.native is built, else the numpy / OpenCV loop."""
         boxes, masks = out["boxes"], out["masks"]
+        # zeroed pages are mapped lazily: only the windows' pages are ever touched
         pasted = np.zeros((len(boxes), lb.height, lb.width), bool)
+        fast = native.masks()
+        if fast is not None and len(boxes):
+            windows = fast.paste_masks(masks, boxes, lb.affine, pasted, self.mask_threshold)
+            return pasted, windows
         windows = np.zeros((len(boxes), 4), np.int32)
         for i in range(len(boxes)):
             windows[i] = x0, y0, x1, y1 = letterbox.paste_window(boxes[i], lb, masks[i].shape)
