@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -146,6 +147,54 @@ std::string counts_string(const std::vector<long>& counts) {
   return s;
 }
 
+// Where each column of a window changes value, found row by row: rows are contiguous in the
+// (H, W) mask, so 8 pixels are compared at once and the long runs of a real mask skipped (walking
+// a column reads one cache line per pixel, and at byte level costs ~1 ns per pixel). Rows y0 - 1
+// and y1 count as 0 (outside the window). Returns the column-major pixel indices of the changes,
+// in order, each x * height + y.
+void window_edges(const bool* plane, long height, long width, long x0, long y0, long x1, long y1,
+                  std::vector<long>* edges, std::vector<long>* cols, std::vector<long>* rows,
+                  std::vector<long>* start) {
+  const long ww = x1 - x0;
+  cols->clear(), rows->clear();
+  for (long y = y0; y <= y1; ++y) {
+    const uint8_t* cur = y < y1 ? reinterpret_cast<const uint8_t*>(plane + y * width + x0) : nullptr;
+    const uint8_t* up = y > y0 ? reinterpret_cast<const uint8_t*>(plane + (y - 1) * width + x0) : nullptr;
+    if (!cur && !up) break;  // an empty window
+    // Rows lie a whole photo row apart, which the hardware prefetcher does not follow: ask for
+    // the rows two ahead (the masks were written long before, mostly out of cache).
+    if (y + 2 < y1) {
+      const bool* ahead = plane + (y + 2) * width + x0;
+      for (long j = 0; j < ww; j += 64) __builtin_prefetch(ahead + j);
+    }
+    for (long j = 0; j < ww; j += 8) {
+      uint64_t a = 0, b = 0;
+      if (j + 8 <= ww) {  // constant-size copies compile to single loads
+        if (cur) std::memcpy(&a, cur + j, 8);
+        if (up) std::memcpy(&b, up + j, 8);
+      } else {
+        if (cur) std::memcpy(&a, cur + j, size_t(ww - j));
+        if (up) std::memcpy(&b, up + j, size_t(ww - j));
+      }
+      uint64_t diff = a ^ b;
+      while (diff) {  // bools are 0 / 1 bytes: each set bit is one column that changes here
+        const int bit = __builtin_ctzll(diff);
+        cols->push_back(j + bit / 8), rows->push_back(y);
+        diff &= diff - 1;
+      }
+    }
+  }
+  // Stable counting sort by column: rows come in order within each column.
+  start->assign(size_t(ww) + 1, 0);
+  for (long c : *cols) ++(*start)[size_t(c) + 1];
+  for (long j = 0; j < ww; ++j) (*start)[size_t(j) + 1] += (*start)[size_t(j)];
+  edges->resize(cols->size());
+  for (size_t i = 0; i < cols->size(); ++i) {
+    const long c = (*cols)[i];
+    (*edges)[size_t((*start)[size_t(c)]++)] = (x0 + c) * height + (*rows)[i];
+  }
+}
+
 // COCO RLE counts strings of K (H, W) masks, read only inside each window (x0 y0 x1 y1, ends
 // exclusive; every pixel outside is taken as 0). COCO's runs go down the columns.
 std::vector<py::bytes> rle_strings(py::array_t<bool, py::array::c_style> masks,
@@ -160,34 +209,24 @@ std::vector<py::bytes> rle_strings(py::array_t<bool, py::array::c_style> masks,
   std::vector<std::string> strings(k);
   {
     py::gil_scoped_release nogil;
-    std::vector<long> counts;
+    std::vector<long> edges, cols, rows, start, counts;
     for (long r = 0; r < k; ++r) {
-      const bool* plane = m + r * n;
       const int64_t* w = win + 4 * r;
       const long x0 = std::clamp<long>(w[0], 0, width), y0 = std::clamp<long>(w[1], 0, height);
       const long x1 = std::clamp<long>(w[2], x0, width), y1 = std::clamp<long>(w[3], y0, height);
+      window_edges(m + r * n, height, width, x0, y0, x1, y1, &edges, &cols, &rows, &start);
       counts.clear();
-      bool value = false;
-      long last = 0;  // where the current run started (column-major pixel index)
-      for (long x = x0; x < x1; ++x) {
-        // the pixels between windows' columns are 0: a run of 1s stops at the window's foot
-        if (value && y1 - y0 < height) {
-          const long stop = (x - 1) * height + y1;
-          counts.push_back(stop - last), last = stop, value = false;
+      long last = 0;
+      for (size_t i = 0; i < edges.size(); ++i) {
+        // a run down to a column's foot goes on at the next column's head (full-height windows):
+        // the two changes fall on the same index and cancel
+        if (i + 1 < edges.size() && edges[i] == edges[i + 1]) {
+          ++i;
+          continue;
         }
-        const bool* col = plane + x;
-        for (long y = y0; y < y1; ++y) {
-          if (col[y * width] != value) {
-            const long p = x * height + y;
-            counts.push_back(p - last), last = p, value = !value;
-          }
-        }
+        counts.push_back(edges[i] - last), last = edges[i];
       }
-      if (value && x1 > x0 && (x1 - 1) * height + y1 < n) {
-        const long stop = (x1 - 1) * height + y1;
-        counts.push_back(stop - last), last = stop;
-      }
-      counts.push_back(n - last);
+      if (last < n || counts.empty()) counts.push_back(n - last);  // else the mask ends in 1s
       strings[r] = counts_string(counts);
     }
   }
