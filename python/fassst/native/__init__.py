@@ -8,6 +8,11 @@ import importlib.util
 import os
 
 from fassst.build_paths import build_dir
+from fassst.errors import FassstError
+
+
+class NativeLoadError(FassstError, ImportError):
+    """The built module is there but cannot be loaded (a broken or foreign build)."""
 
 
 def native_dir():
@@ -16,11 +21,17 @@ def native_dir():
 
 @functools.lru_cache(maxsize=None)
 def _load():
+    # PathFinder matches only this interpreter's extension suffix: another Python's build is
+    # "not built" here, and the numpy path runs
     spec = importlib.machinery.PathFinder.find_spec("fassst_masks", [native_dir()])
     if spec is None:
         return None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = importlib.util.module_from_spec(spec)  # an extension is loaded here
+        spec.loader.exec_module(module)
+    except ImportError as e:
+        raise NativeLoadError(f"{spec.origin}: cannot load it ({e}); rebuild it with "
+                              f"scripts/setup.sh, or set FASSST_NATIVE=0 to run the numpy path") from None
     return module
 
 
