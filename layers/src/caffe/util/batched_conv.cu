@@ -162,23 +162,49 @@ const Dtype* ChunkCols(int images, const ConvGeometry& g, const Dtype* image, Dt
   return workspace;
 }
 
+// What is computed from cols(image) (K x P per image), with one im2col per chunk for all of it:
+//   out (num, filters, P) = weight (filters x K) cols(image)                  where out
+//   weight_diff (filters x K) += sum over images of side_b (filters x P) cols(image_b)^T
+//                                                                             where weight_diff
+// the latter as one strided-batched GEMM into per-image parts, then one kernel adding their sum.
+// Convolution's forward is the first, its weight gradient the second; Deconvolution's backward
+// needs both from cols(top diff) (its bottom diff and its weight gradient), im2col'd once.
+template <typename Dtype>
+void ColsProducts(int num, const ConvGeometry& g, int filters, const Dtype* image,
+                  const Dtype* weight, Dtype* out, const Dtype* side, Dtype* weight_diff) {
+  if (!out && !weight_diff) return;
+  const int kdim = g.channels * g.kernel_h * g.kernel_w;
+  const int spatial = g.col_h() * g.col_w();
+  const long long step = static_cast<long long>(filters) * spatial;  // out's and side's image
+  const size_t part = weight_diff ? static_cast<size_t>(filters) * kdim : 0;
+  const size_t cols_per_image = ColsPerImage(g);
+  const int chunk = ChunkImages<Dtype>(num, cols_per_image + part);
+  Dtype* workspace = ChunkWorkspace<Dtype>(chunk, cols_per_image + part);
+  Dtype* parts = workspace + static_cast<size_t>(chunk) * cols_per_image;
+  for (int first = 0; first < num; first += chunk) {
+    const int images = std::min(chunk, num - first);
+    const Dtype* cols =
+        ChunkCols(images, g, image + static_cast<ptrdiff_t>(first) * g.image_count(), workspace);
+    if (out) {
+      GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
+                         out + first * step, step, images);
+    }
+    if (weight_diff) {
+      GemmBatched<Dtype>(false, true, filters, kdim, spatial, side + first * step, step, cols,
+                         g.col_count(), parts, part, images);
+      sum_parts_kernel<Dtype><<<CAFFE_GET_BLOCKS(part), CAFFE_CUDA_NUM_THREADS>>>(
+          static_cast<int>(part), images, parts, weight_diff);
+      CUDA_POST_KERNEL_CHECK;
+    }
+  }
+}
+
 // top (num, filters, P) = weight (filters x K) cols(bottom) + bias
 template <typename Dtype>
 void ConvForward(int num, const ConvGeometry& g, int filters, const Dtype* bottom,
                  const Dtype* weight, const Dtype* bias, Dtype* top) {
-  const int kdim = g.channels * g.kernel_h * g.kernel_w;
-  const int spatial = g.col_h() * g.col_w();
-  const long long top_step = static_cast<long long>(filters) * spatial;
-  const int chunk = ChunkImages<Dtype>(num, ColsPerImage(g));
-  Dtype* workspace = ChunkWorkspace<Dtype>(chunk, ColsPerImage(g));
-  for (int first = 0; first < num; first += chunk) {
-    const int images = std::min(chunk, num - first);
-    const Dtype* cols =
-        ChunkCols(images, g, bottom + static_cast<ptrdiff_t>(first) * g.image_count(), workspace);
-    GemmBatched<Dtype>(false, false, filters, spatial, kdim, weight, 0, cols, g.col_count(),
-                       top + first * top_step, top_step, images);
-  }
-  if (bias) AddBias(num, filters, spatial, bias, top);
+  ColsProducts<Dtype>(num, g, filters, bottom, weight, top, NULL, NULL);
+  if (bias) AddBias(num, filters, g.col_h() * g.col_w(), bias, top);
 }
 
 // top (num, channels, H, W) = col2im(weight^T (K x filters) bottom (filters x P)) + bias
@@ -211,31 +237,6 @@ template <typename Dtype>
 void BiasGrad(int num, int channels, int spatial, const Dtype* diff, Dtype* bias_diff) {
   bias_grad_kernel<Dtype><<<channels, kReduceThreads>>>(num, channels, spatial, diff, bias_diff);
   CUDA_POST_KERNEL_CHECK;
-}
-
-// weight_diff (filters x K) += sum over images of side_b (filters x P) cols(image_b)^T (P x K):
-// per chunk, one strided-batched GEMM into per-image parts, then one kernel adds their sum.
-template <typename Dtype>
-void WeightGrad(int num, const ConvGeometry& g, int filters, const Dtype* image,
-                const Dtype* side, Dtype* weight_diff) {
-  const int kdim = g.channels * g.kernel_h * g.kernel_w;
-  const int spatial = g.col_h() * g.col_w();
-  const long long side_step = static_cast<long long>(filters) * spatial;
-  const size_t part = static_cast<size_t>(filters) * kdim;
-  const size_t cols_per_image = ColsPerImage(g);
-  const int chunk = ChunkImages<Dtype>(num, cols_per_image + part);
-  Dtype* workspace = ChunkWorkspace<Dtype>(chunk, cols_per_image + part);
-  Dtype* parts = workspace + static_cast<size_t>(chunk) * cols_per_image;
-  for (int first = 0; first < num; first += chunk) {
-    const int images = std::min(chunk, num - first);
-    const Dtype* cols =
-        ChunkCols(images, g, image + static_cast<ptrdiff_t>(first) * g.image_count(), workspace);
-    GemmBatched<Dtype>(false, true, filters, kdim, spatial, side + first * side_step, side_step,
-                       cols, g.col_count(), parts, part, images);
-    sum_parts_kernel<Dtype><<<CAFFE_GET_BLOCKS(part), CAFFE_CUDA_NUM_THREADS>>>(
-        static_cast<int>(part), images, parts, weight_diff);
-    CUDA_POST_KERNEL_CHECK;
-  }
 }
 
 // The kernel side of the geometry from the layer's members; false when the hooks decline.
@@ -342,21 +343,20 @@ bool batched_conv_backward_gpu(bool transposed, const ConvLayerShape& layer, Blo
         BiasGrad(num, filters, g.col_h() * g.col_w(), top_diff, bias->mutable_gpu_diff());
       }
     }
-    if (weights) {
-      if (transposed) {
-        WeightGrad(num, g, filters, top_diff, bottom[i]->gpu_data(), weight->mutable_gpu_diff());
-      } else {
-        WeightGrad(num, g, filters, bottom[i]->gpu_data(), top_diff, weight->mutable_gpu_diff());
-      }
-    }
-    if (!propagate_down[i]) continue;
-    const Dtype* none = NULL;
-    if (transposed) {
-      ConvForward(num, g, filters, top_diff, weight->gpu_data(), none,
-                  bottom[i]->mutable_gpu_diff());
+    Dtype* weight_diff = weights ? weight->mutable_gpu_diff() : NULL;
+    Dtype* bottom_diff = propagate_down[i] ? bottom[i]->mutable_gpu_diff() : NULL;
+    if (transposed) {  // both from cols(top diff): one im2col per chunk
+      ColsProducts<Dtype>(num, g, filters, top_diff, weight->gpu_data(), bottom_diff,
+                          bottom[i]->gpu_data(), weight_diff);
     } else {
-      DeconvForward(num, g, filters, top_diff, weight->gpu_data(), none,
-                    bottom[i]->mutable_gpu_diff());
+      if (weight_diff) {
+        ColsProducts<Dtype>(num, g, filters, bottom[i]->gpu_data(), NULL, NULL, top_diff,
+                            weight_diff);
+      }
+      if (bottom_diff) {
+        const Dtype* none = NULL;
+        DeconvForward(num, g, filters, top_diff, weight->gpu_data(), none, bottom_diff);
+      }
     }
   }
   return true;
