@@ -4,7 +4,7 @@
     scripts/gpu_report.py DIR [--out results/bench/gpu_<date>.md]
 
 DIR holds logs.tar.gz (and summary.txt) as fetched. Prints and writes the layer tests' pass/fail
-count, FPS of the 416 and 768 nets against issue 13's targets, the bench.py / bench_depthwise.py /
+count, FPS of the 416 and 768 nets against the targets (200 / 150), the bench.py / bench_depthwise.py /
 bench_layers.py tables from the `caffe time` logs, and cuDNN against this Caffe's convolutions
 (fassst.bench.gpu_report has the details). The logs are unpacked beside the markdown (the same
 path without .md). <date> is the day gpu_check.sh ran.

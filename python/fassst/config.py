@@ -81,7 +81,7 @@ class FassstConfig:
     cls_prior: float = 0.01
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0         # Lc
-    loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; the brief's gamma 2 stalls localisation (DESIGN)
+    loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; gamma 2 stalls localisation (docs/DESIGN.md)
     score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
     max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
     train_augment: bool = True       # flip + colour jitter in training (off: memorise, the demo)

@@ -294,7 +294,7 @@ def report(src, md_path):
         out += [f"- failed: {n}" for n in gt["failed_names"]]
     out.append("")
 
-    out += ["## Frame rate against issue 13's targets", "",
+    out += ["## Frame rate against the targets (gpu_check.json, fps_targets)", "",
             "Forward only, batch 1, random weights, every slot through the tail (not end to "
             "end: no letterbox, decode or mask paste). Two timers: `caffe time -phase TEST` "
             "(mean; it synchronises after every layer to time it) and `fassst_time` (median; "

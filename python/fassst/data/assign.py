@@ -1,4 +1,4 @@
-"""Grid target assignment (BRIEF section 4): ground-truth instances to the IAM's S x S slots.
+"""Grid target assignment (docs/DESIGN.md, "Data"): ground-truth instances to the IAM's S x S slots.
 
 Algorithm, per image:
   1. Instances are visited largest first (mask area; ties: lower index first).

@@ -4,7 +4,7 @@ once into one COCO json plus images in the cache (nothing of it is committed).
     <cache>/sample_data/v<VERSION>/annotations.json, images/, manifest.json
     (<cache> = $FASSST_CACHE or ~/.cache/fassst)
 
-Sources (BRIEF section 6), each a package pinned with its sha256 and fetched by fassst.registry:
+Sources (docs/DESIGN.md, "Sample data set"), each a package pinned with its sha256 (fassst.registry):
   labelme 6.3.1 sdist, examples/:
     instance_segmentation: 3 VOC photos, labelme's own COCO export (polygons, 12 instances);
       the `__ignore__` polygons of its labelme json files become crowd regions (uncompressed RLE)

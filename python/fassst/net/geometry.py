@@ -1,6 +1,6 @@
 """Derived sizes of a FASSST net, in one place for the generator, the data layer and the tests.
 
-Strides are in input pixels. Stage indices follow the MobileNetV2 stages S1..S7 (BRIEF.md s3);
+Strides are in input pixels. Stage indices follow the MobileNetV2 stages S1..S7 (docs/DESIGN.md);
 every backbone maps the indices the generator uses (pyramid 3, 5, 7; IAM input 4, 5, 6) to a
 map of the same stride (BACKBONE_STAGES).
 """

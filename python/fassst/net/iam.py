@@ -1,6 +1,6 @@
 """Instance Attention Module (paper s3.2): from the head's features E to I, n slots x (4 + C).
 
-Reading (BRIEF.md s3): `iam_convs` conv3x3 + BN + ReLU of width `iam_dim`, the first one or two
+Reading (docs/DESIGN.md): `iam_convs` conv3x3 + BN + ReLU of width `iam_dim`, the first one or two
 with stride 2 (geometry.iam_plan), an average pooling to the S x S slot grid, and a 1x1 conv
 giving 4 + C values per cell: t, l, b, r logits then C class logits. Together with the output
 conv that is the paper's 9 conv layers for iam_convs = 8.

@@ -20,7 +20,7 @@ Blob names: each conv's output blob has the conv's name and BatchNorm, Scale and
 place on it, except that the output of torchvision module features.K is always the blob
 "features.K" (the last layer of the module writes it), so a head taps a module by its name.
 
-Stages by resolution (FASSST brief, section 3), the blob that ends each:
+Stages by resolution (docs/DESIGN.md, "The network"), the blob that ends each:
     S1 features.1  stride 2,  16 ch   (stem + block 0)
     S2 features.3  stride 4,  24 ch   (blocks 1-2)
     S3 features.6  stride 8,  32 ch   (blocks 3-5)
