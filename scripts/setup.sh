@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FASSST_BUILD_DIR:-$root/build}"
 py="${PYTHON:-python3}"
 
-apt_pkgs=(build-essential cmake ccache pkg-config
+apt_pkgs=(build-essential cmake ccache patch pkg-config
   libboost-system-dev libboost-thread-dev libboost-filesystem-dev libboost-regex-dev
   libboost-python-dev libgflags-dev libgoogle-glog-dev libprotobuf-dev protobuf-compiler
   libhdf5-dev libopenblas-dev libpython3-dev)
@@ -47,6 +47,18 @@ fi
 targets=()
 for t in ${FASSST_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
 cmake --build "$build" -j"$(nproc)" "${targets[@]}"
+
+# Whether this build compiles the project's CUDA code (written by cmake/NvccCheck.cmake).
+cuda="$(cat "$build/fassst-cuda-status.txt" 2>/dev/null || echo "CUDA: unknown (no $build/fassst-cuda-status.txt)")"
+if [[ "$cuda" == "CUDA: compiled by the nvcc check"* && ${#targets[@]} -gt 0 \
+      && " ${FASSST_BUILD_TARGETS:-} " != *" fassst_nvcc_check "* ]]; then
+  cuda="CUDA: nvcc check configured, not built now (FASSST_BUILD_TARGETS=${FASSST_BUILD_TARGETS:-})"
+fi
+if [[ "$cuda" == "CUDA: NOT"* || "$cuda" == "CUDA: unknown"* ]]; then
+  echo "[setup] WARNING: $cuda" >&2
+else
+  echo "[setup] $cuda"
+fi
 
 # Let `import caffe` / `import fassst` work without PYTHONPATH. Scripts and tests also pin their
 # own tree first (scripts/_init_paths.py, tests/conftest.py), so another clone cannot shadow them.
