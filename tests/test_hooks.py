@@ -133,10 +133,11 @@ def test_collapse_watch_warns_once_per_blob_naming_it(tmp_path):
     assert float(rows[-1][1]) > 0.5 and float(rows[-1][2]) < COLLAPSED
 
 
-def _watched_run(tmp_path, constant_iam):
+def _watched_run(tmp_path, constant_iam, stop=False):
     """12 iterations at learning rate 0 from the ImageNet backbone (the net stays as built), the
     collapse watch checking every 4 from iteration 8; constant_iam zeroes the IAM's output conv
-    weights (class logits = the prior's bias for every image): a collapsed head, made to order."""
+    weights (class logits = the prior's bias for every image): a collapsed head, made to order.
+    Returns (warnings, collapse status, the trainer)."""
     from fassst.data.sample_data import ensure_sample_data
     from fassst.diagnostics.spread import watched_blobs
     from fassst.engine.trainer import Trainer
@@ -151,15 +152,42 @@ def _watched_run(tmp_path, constant_iam):
     if constant_iam:
         t.solver.net.params["iam/out"][0].data[...] = 0
     log = FakeLog()
-    t.train([H.CollapseWatch(watched_blobs(cfg, "train"), log, every=4, start=8, window=16)])
-    return [x[1] for x in log.lines if x[0] == "warning"], t.status.get("collapse")
+    t.train([H.CollapseWatch(watched_blobs(cfg, "train"), log, every=4, start=8, window=16,
+                             stop=stop), H.StageStats(every=4)])
+    return [x[1] for x in log.lines if x[0] == "warning"], t.status.get("collapse"), t
 
 
 def test_collapse_watch_on_a_constant_iam_and_on_a_healthy_net(tmp_path):
-    warnings, status = _watched_run(tmp_path / "constant", constant_iam=True)
+    warnings, status, t = _watched_run(tmp_path / "constant", constant_iam=True)
     assert len(warnings) == 1 and "iteration 8" in warnings[0], warnings
     named = warnings[0].split(" no longer")[0]
     assert "iam/cls" in named and "iam/loc" in named and "features." not in named, warnings
-    assert status.startswith("COLLAPSED")
-    warnings, status = _watched_run(tmp_path / "healthy", constant_iam=False)
+    assert status.startswith("COLLAPSED") and t.iter == 12 and t.stopped_by is None
+    warnings, status, _ = _watched_run(tmp_path / "healthy", constant_iam=False)
     assert warnings == [] and status == "", warnings
+
+
+def test_stop_on_collapse_ends_the_run_at_the_check_that_finds_it(tmp_path):
+    warnings, _, t = _watched_run(tmp_path / "constant", constant_iam=True, stop=True)
+    assert len(warnings) == 1 and t.iter == 8 and t.stopped_by == "collapse"
+    _, _, t = _watched_run(tmp_path / "healthy", constant_iam=False, stop=True)
+    assert t.iter == 12 and t.stopped_by is None
+
+
+def test_stage_stats_rows_on_a_real_run(tmp_path):
+    """stages.csv: a row per part at iterations 1, 4, 8, 12; at rate 0 no step moves anything,
+    the ImageNet backbone's weights are there, and gradient reaches the pyramid's input."""
+    _watched_run(tmp_path, constant_iam=False)
+    rows = list(csv.DictReader(open(tmp_path / "stages.csv")))
+    assert sorted({int(r["iter"]) for r in rows}) == [1, 4, 8, 12]
+    last = {r["part"]: r for r in rows if r["iter"] == "12"}
+    assert [f"features.{k}" for k in range(19)] == [p for p in last if p.startswith("features.")]
+    assert {"p1", "p2", "p3", "iam"} <= set(last)
+    for part in ("features.0", "features.18", "p3", "iam"):
+        assert float(last[part]["weights"]) > 1 and float(last[part]["update"]) == 0.0, part
+    assert float(last["features.18"]["grad"]) > 0
+    at0, at6 = float(last["features.18"]["at0"]), float(last["features.18"]["at6"])
+    assert 0 < at0 < 1 and 0 <= at6 < 1 and at0 + at6 < 1
+    relu6 = list(csv.DictReader(open(tmp_path / "relu6.csv")))
+    assert {r["blob"] for r in relu6 if r["part"] == "features.17"} == {
+        "features.17.conv.0.0", "features.17.conv.1.0"}

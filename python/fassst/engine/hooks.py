@@ -9,6 +9,7 @@ import os
 import signal
 
 from fassst.diagnostics.spread import COLLAPSED, SpreadProbe, collapsed
+from fassst.diagnostics.stage_stats import COLUMNS as STAGE_COLUMNS, relu6_rows, stage_rows
 from fassst.errors import FassstError
 from fassst.engine import loss_curve, run_dir
 from fassst.engine.precise_bn import recompute_bn_stats
@@ -133,11 +134,13 @@ class CollapseWatch(Hook):
     written to spread.csv, and any blob whose spread falls below COLLAPSED of its mean |a| is
     named in the log and on the progress bar, with what to try. A collapsed run otherwise
     trains on to the end with falling losses and predicts the same thing for every photo.
+    stop: end the run there (snapshot kept, t.stopped_by "collapse") instead of training on: a
+    long GPU run should not spend days on a dead backbone. Resuming without it trains on.
     """
 
-    def __init__(self, blobs, log, every=50, start=100, window=32):
+    def __init__(self, blobs, log, every=50, start=100, window=32, stop=False):
         self.blobs, self.log = tuple(blobs), log
-        self.every, self.start, self.window = every, start, window
+        self.every, self.start, self.window, self.stop = every, start, window, stop
         self.warned = {}  # blob -> first iteration it was reported
 
     def before_train(self, t):
@@ -172,6 +175,45 @@ class CollapseWatch(Hook):
                        f"{COLLAPSED}): {_what_to_try(new)}")
             self.log.warning(message)
             t.write(f"[collapse] {message}")
+        if dead and self.stop:
+            t.stopped_by = "collapse"
+
+
+class StageStats(Hook):
+    """stages.csv: every `every` iterations, per part of the net (each backbone module, the
+    pyramid levels, the IAM, the tail) its weight norm, the size of the step just taken, the
+    gradient reaching its output and its ReLU6 units at 0 or 6 (diagnostics/stage_stats.py);
+    relu6.csv: every ReLU6 of the backbone, at 0 and at 6. What the collapse watch names, these
+    explain."""
+
+    def __init__(self, every=50):
+        self.every = every
+
+    def before_train(self, t):
+        self._paths = {name: os.path.join(t.out_dir, name) for name in ("stages.csv", "relu6.csv")}
+        heads = {"stages.csv": ["iter", *STAGE_COLUMNS],
+                 "relu6.csv": ["iter", "part", "blob", "at0", "at6"]}
+        for name, path in self._paths.items():
+            if t.start_iter == 0 or not os.path.isfile(path):
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerow(heads[name])
+            else:
+                _keep_rows_upto(path, t.start_iter)
+
+    def after_step(self, t):
+        if t.iter % self.every and t.iter != 1:
+            return
+        net = t.solver.net
+        rows = stage_rows(net)
+        with open(self._paths["stages.csv"], "a", newline="") as f:
+            w = csv.writer(f)
+            for r in rows:
+                w.writerow([t.iter, r["part"], *(f"{r[c]:.4g}" for c in STAGE_COLUMNS[1:])])
+        backbone = {r["part"] for r in rows if r["part"].startswith("features.")}
+        with open(self._paths["relu6.csv"], "a", newline="") as f:
+            w = csv.writer(f)
+            for part, blob, at0, at6 in relu6_rows(net, backbone):
+                w.writerow([t.iter, part, blob, f"{at0:.4g}", f"{at6:.4g}"])
 
 
 def _what_to_try(blobs):

@@ -165,11 +165,12 @@ class Trainer:
                 self._bar = None
 
 
-def default_hooks(cfg, log, freeze_at, precise_bn=True, val=None, gpu=None):
+def default_hooks(cfg, log, freeze_at, precise_bn=True, val=None, gpu=None, stop_on_collapse=False):
     """val: dict(ann, images, every) of a validation set, or None."""
     # DivergenceStop before LossWriter: a NaN iteration never reaches losses.csv.
     hooks = [H.StopOnSignal(), H.DivergenceStop(), H.LossWriter(log, display=20),
-             H.CollapseWatch(watched_blobs(cfg, "train"), log)]
+             H.CollapseWatch(watched_blobs(cfg, "train"), log, stop=stop_on_collapse),
+             H.StageStats()]
     if freeze_at is not None:
         hooks.append(H.IamBnStage(freeze_at))
     hooks.append(H.FinalSnapshot())
@@ -183,7 +184,7 @@ def default_hooks(cfg, log, freeze_at, precise_bn=True, val=None, gpu=None):
 
 def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_iter=None,
           workers=1, augment=None, gpu=None, quiet=False, precise_bn=True, skip_bad_images=False,
-          val_ann=None, val_images=None, eval_every=None):
+          val_ann=None, val_images=None, eval_every=None, stop_on_collapse=False):
     """Runs (or resumes) training; returns dict(iter, stopped_by, final_weights, best_weights).
 
     skip_bad_images: unreadable training images are skipped and counted instead of failing.
@@ -192,6 +193,8 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     val_ann/val_images: a validation set (same categories as ann), scored every eval_every
     iterations (default: every snapshot, solver.snapshot_iters; 0: only at the end) and at
     the end; best_weights is then snapshots/best.caffemodel (engine/eval_hook.py).
+    stop_on_collapse: a blob the collapse watch reports ends the run (stopped_by "collapse",
+    its snapshot kept; `resume` without it trains on).
     """
     max_iter = max_iter or cfg.solver.max_iter
     val = None
@@ -227,7 +230,7 @@ def train(cfg, out_dir, ann, images, weights=None, resume=False, seed=0, max_ite
     log = CaffeFormatLog(os.path.join(out_dir, "train.log"))
     with caffe_log_to(os.path.join(out_dir, "caffe.log")):
         t.start(weights, state if resume else None)
-        t.train(default_hooks(cfg, log, t.freeze_at, precise_bn, val, gpu))
+        t.train(default_hooks(cfg, log, t.freeze_at, precise_bn, val, gpu, stop_on_collapse))
     return dict(iter=t.iter, stopped_by=t.stopped_by, final_weights=t.final_weights,
                 best_weights=t.best["weights"] if t.best else None)
 
