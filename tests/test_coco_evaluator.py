@@ -172,6 +172,8 @@ def test_perturbed_matches_direct_cocoeval(gt, cats, perturb):
             one, _ = direct_cocoeval(gt, objs, t, cat_ids=[cat_id])
             got = m[t]["per_category"][gt.cats[cat_id]["name"]]
             assert (math.isnan(got) and one[0] == -1) or got == pytest.approx(100 * one[0])
+            got50 = m[t]["per_category_AP50"][gt.cats[cat_id]["name"]]
+            assert (math.isnan(got50) and one[1] == -1) or got50 == pytest.approx(100 * one[1])
     assert m["segm"]["AP"] < 100.0
 
 

@@ -24,6 +24,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from fassst import coco_rle
+from fassst.data.coco_json import check_coco, check_segmentation, rle_problem
 from fassst.errors import InputError, read_json
 
 IOU_TYPES = ("segm", "bbox")
@@ -47,12 +48,15 @@ def load_coco_gt(gt):
     """
     if isinstance(gt, COCO):
         dataset = gt.dataset
-    elif isinstance(gt, dict):
-        dataset = gt
     else:
-        dataset = read_json(gt, "annotation file")
-        if not isinstance(dataset, dict) or not isinstance(dataset.get("images"), list):
-            raise InputError(f"{gt}: not a COCO annotation file (a JSON object with 'images')")
+        where = "ground truth" if isinstance(gt, dict) else gt
+        dataset = gt if isinstance(gt, dict) else read_json(gt, "annotation file")
+        check_coco(dataset, where, for_eval=True)
+        images = {im["id"]: im for im in dataset["images"]}
+        for a in dataset["annotations"]:  # COCOeval decodes every one
+            im = images[a["image_id"]]
+            check_segmentation(a["segmentation"], im["height"], im["width"],
+                               f"{where}: annotation {a['id']}", strict=True)
     ann_ids = [a["id"] for a in dataset.get("annotations", [])]
     if isinstance(gt, COCO) and (not ann_ids or min(ann_ids) > 0):
         return gt
@@ -113,9 +117,55 @@ def instances_to_results(image_id, instances, category_ids, image_size=None):
     return results
 
 
+def read_results(path, coco_gt=None, iou_types=IOU_TYPES):
+    """The detections of a COCO results json (a list); MissingFileError or InputError naming the
+    file, and with coco_gt the first detection that cannot be evaluated for iou_types."""
+    results = read_json(path, "results file")
+    if not isinstance(results, list):
+        raise InputError(f"{path}: a COCO results file is a JSON list, got {type(results).__name__}")
+    for t in iou_types if coco_gt is not None else ():
+        key = {"segm": "segmentation", "bbox": "bbox"}[t]
+        for n, r in enumerate(results):
+            problem = _result_problem(r, coco_gt, key)
+            if problem:
+                raise InputError(f"{path}: result {n}: {problem}, which {t} evaluation needs")
+    return results
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _result_problem(r, coco_gt, key):
+    """Why a result cannot be evaluated against coco_gt (text), or None."""
+    if not isinstance(r, dict) or key not in r:
+        return f"a result has no {key!r}"
+    image_id = r.get("image_id")
+    if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id not in coco_gt.imgs:
+        return f"a result's image_id {image_id!r} is not an image of the ground truth"
+    category_id = r.get("category_id")
+    if isinstance(category_id, bool) or not isinstance(category_id, int) \
+            or category_id not in coco_gt.cats:
+        return f"a result's category_id {category_id!r} is not a category of the ground truth"
+    if not _is_number(r.get("score")):
+        return f"a result's score {r.get('score')!r} is not a finite number"
+    if key == "bbox":
+        box = r["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            return f"a result's bbox {box!r} is not [x, y, w, h] of finite numbers"
+        return None
+    segm, image = r["segmentation"], coco_gt.imgs[image_id]
+    if not (isinstance(segm, dict) and isinstance(segm.get("counts"), str)):
+        return "a result's segmentation is not a compressed RLE ({size, counts: string})"
+    problem = rle_problem(segm, image["height"], image["width"])
+    return f"a result's segmentation: {problem}" if problem else None
+
+
 def load_results(coco_gt, results, iou_type):
     """pycocotools results object for one iou type, from a results list (not modified).
 
+    Every result is checked first (InputError naming the first bad one): pycocotools reads the
+    keys without asking and decodes the RLE strings in C, past their end when cut short.
     For segm the boxes are left out: loadRes takes the area of a result that has a box from the
     box, which would sort masks into APs/APm/APl by box area (detectron2 drops them too). An
     empty list, on which loadRes crashes (it reads anns[0]), gives an empty results object: then
@@ -125,11 +175,9 @@ def load_results(coco_gt, results, iou_type):
     drop = {"segm": "bbox", "bbox": "segmentation"}[iou_type]
     dets = []
     for r in results:
-        if not isinstance(r, dict) or key not in r:
-            raise InputError(f"a result has no {key!r}, which {iou_type} evaluation needs: {r}")
-        if r.get("image_id") not in coco_gt.imgs:
-            raise InputError(f"a result's image_id {r.get('image_id')!r} is not an image of the "
-                             f"ground truth: {r}")
+        problem = _result_problem(r, coco_gt, key)
+        if problem:
+            raise InputError(f"{problem}, which {iou_type} evaluation needs: {str(r)[:300]}")
         dets.append({k: v for k, v in r.items() if k != drop})
     with _quiet():
         if dets:
@@ -163,19 +211,25 @@ def _percent(value):
 
 
 def summarize(coco_eval, coco_gt):
-    """{"AP", "AP50", ..., "APl": %, "per_category": {name: AP %}, "summary": text}.
+    """{"AP", "AP50", ..., "APl": %, "per_category": {name: AP %},
+    "per_category_AP50": {name: AP50 %}, "summary": text}.
 
     Per-category AP as detectron2: IoU 0.50:0.95, all areas, 100 detections, mean of the
     precisions pycocotools defines (-1 excluded); NaN for a category without ground truth.
+    Per-category AP50 the same at IoU 0.5 alone (what COCOeval's AP50 is for that category).
     """
     out = {name: _percent(v) for name, v in zip(TABLE_METRICS, coco_eval.stats)}
     precision = coco_eval.eval["precision"]  # (iou, recall, category, area, max dets)
-    per_cat = {}
+    at50 = int(np.argmin(np.abs(np.asarray(coco_eval.params.iouThrs) - 0.5)))
+    per_cat, per_cat50 = {}, {}
     for k, cat_id in enumerate(coco_eval.params.catIds):
-        p = precision[:, :, k, 0, -1]
-        p = p[p > -1]
-        per_cat[coco_gt.cats[cat_id]["name"]] = float(np.mean(p)) * 100 if p.size else float("nan")
+        name = coco_gt.cats[cat_id]["name"]
+        for table, p in ((per_cat, precision[:, :, k, 0, -1]),
+                         (per_cat50, precision[at50, :, k, 0, -1])):
+            p = p[p > -1]
+            table[name] = float(np.mean(p)) * 100 if p.size else float("nan")
     out["per_category"] = per_cat
+    out["per_category_AP50"] = per_cat50
     out["summary"] = coco_eval.summary_text
     return out
 
