@@ -68,8 +68,10 @@ def _subset(tmp_path, sample, names, extra=None):
     return str(path), str(folder)
 
 
-def test_tops_and_targets_agree(tmp_path, sample):
-    net = _net(tmp_path, *sample, batch_size=4, workers=0)
+@pytest.mark.parametrize("jitter", [{}, {"scale_min": 0.5}], ids=["fit", "scale_jitter"])
+def test_tops_and_targets_agree(tmp_path, sample, jitter):
+    """With scale jitter too: photos shrunk and moved, targets still follow them."""
+    net = _net(tmp_path, *sample, batch_size=4, workers=0, **jitter)
     layer = net.layers[0]
     side, m = CFG.input_size, 56
     for _ in range(4):  # 16 images: all 13 of epoch 0
@@ -95,6 +97,11 @@ def test_tops_and_targets_agree(tmp_path, sample):
         assert masks.min() >= 0 and masks.max() <= 1
         assert (masks.max(axis=(1, 2)) > 0.5).all()  # every target holds its instance
         assert masks.mean() > 0.3
+        if jitter:  # the mean-colour padding (0 after normalising) is no longer centred
+            pad = np.abs(t["data"]).max(axis=1) < 0.03
+            first_row = [int(np.argmax(~p.all(axis=1))) for p in pad]
+            last_row = [side - int(np.argmax(~p.all(axis=1)[::-1])) for p in pad]
+            assert any(abs(a - (side - b)) > 8 for a, b in zip(first_row, last_row))
     c = layer.epoch_counts[0]
     assert layer.logged_epochs == [0]
     assert c["images"] == 14 and c["instances"] == 73 and c["skipped_images"] == 0

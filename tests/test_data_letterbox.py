@@ -193,3 +193,49 @@ def test_paste_window_holds_the_whole_paste(dataset, flip):
             np.testing.assert_allclose(block, whole[y0:y1, x0:x1], rtol=0, atol=1e-3)
         seen += block.size > 0
     assert seen >= 60
+
+
+PLACEMENTS = [(1.0, 0.5, 0.5), (0.5, 0.0, 0.0), (0.5, 1.0, 1.0), (0.7, 0.3, 0.9)]
+
+
+@pytest.mark.parametrize("scale, u, v", PLACEMENTS)
+@pytest.mark.parametrize("flip", [False, True])
+def test_placed_photo_boxes_and_masks_move_together(dataset, scale, u, v, flip):
+    """Scale jitter: the shrunk photo lies where the letterbox says (OpenCV's resize there, the
+    mean colour elsewhere), and a real mask's box maps onto the letterboxed mask to a pixel."""
+    s = dataset.load(0)
+    base = lbx.fit(*s.image.shape[:2], 256)
+    lb = base.placed(scale, u, v)
+    assert lb.new_h <= base.new_h and lb.new_w <= base.new_w
+    assert lb.pad_y + lb.new_h <= 256 and lb.pad_x + lb.new_w <= 256
+    if (u, v) == (0.0, 0.0):
+        assert (lb.pad_y, lb.pad_x) == (0, 0)
+    if (u, v) == (1.0, 1.0):
+        assert (lb.pad_y + lb.new_h, lb.pad_x + lb.new_w) == (256, 256)
+    lb = lb.flipped() if flip else lb
+    out = lbx.image_to_input(s.image, lb)
+    out = out[:, ::-1] if flip else out
+    inside = out[lb.pad_y:lb.pad_y + lb.new_h, lb.pad_x:lb.pad_x + lb.new_w]
+    np.testing.assert_array_equal(inside, cv2.resize(s.image, (lb.new_w, lb.new_h)))
+    outside = np.ones(out.shape[:2], bool)
+    outside[lb.pad_y:lb.pad_y + lb.new_h, lb.pad_x:lb.pad_x + lb.new_w] = False
+    assert (out[outside] == lbx.MEAN_RGB_U8).all()
+    for rle in s.rles:
+        mask = decode_mask(rle)
+        ys, xs = np.nonzero(mask)
+        tight = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+        moved = lbx.mask_to_input(mask, lb) > 0.5
+        if moved.sum() < 20:  # shrunk below a few pixels: no box to compare
+            continue
+        ys, xs = np.nonzero(moved)
+        got = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+        np.testing.assert_allclose(got, lb.boxes_to_input(tight)[0], atol=1.0)
+    np.testing.assert_allclose(lb.boxes_to_original(lb.boxes_to_input(s.boxes)), s.boxes,
+                               atol=0.02 / scale)
+
+
+def test_placed_refuses_what_would_leave_the_input():
+    lb = lbx.fit(338, 500, 256)
+    for args in [(1.2, 0.5, 0.5), (0.0, 0.5, 0.5), (0.5, -0.1, 0.5), (0.5, 0.5, 1.5)]:
+        with pytest.raises(ValueError):
+            lb.placed(*args)

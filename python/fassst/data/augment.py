@@ -1,5 +1,5 @@
-"""Training augmentation: horizontal flip and a modest colour jitter, driven by a given
-numpy Generator so that a sample's augmentation is fixed by its seed.
+"""Training augmentation: horizontal flip, a modest colour jitter and (optional) scale jitter,
+driven by a given numpy Generator so that a sample's augmentation is fixed by its seed.
 
 Colour jitter follows torchvision's ColorJitter definitions (brightness: scale; contrast: blend
 with the mean grey level; saturation: blend with the grey image), applied in that fixed order
@@ -19,6 +19,13 @@ def draw_flip(rng, probability=0.5):
 def draw_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2):
     """(brightness, contrast, saturation) factors, each uniform in [1 - s, 1 + s]."""
     return tuple(float(rng.uniform(1 - s, 1 + s)) for s in (brightness, contrast, saturation))
+
+
+def draw_placement(rng, scale_min):
+    """(scale, u, v) for Letterbox.placed: scale uniform in [scale_min, 1], position uniform.
+    Shrinking and moving the photo moves each instance to other slots of the IAM's grid and
+    other sizes, which a small data set otherwise shows at one place and size only."""
+    return float(rng.uniform(scale_min, 1.0)), float(rng.random()), float(rng.random())
 
 
 def color_jitter(image, factors):

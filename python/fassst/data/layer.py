@@ -142,6 +142,8 @@ def data_layer_tops(ns, cfg, ann, images, batch_size=None, **opts):
                     roi_size=cfg.roi_size,
                     batch_size=batch_size or cfg.solver.batch_size // cfg.solver.iter_size,
                     **opts)
+    if cfg.train_scale_min < 1:  # only then: the nets of configs without it stay as they were
+        settings.setdefault("scale_min", cfg.train_scale_min)
     parse_params(settings)  # fail here, naming the key, rather than at net construction
     tops = L.Python(ntop=len(TRAIN_TOPS), python_param=dict(
         module="fassst.data.layer", layer="FassstDataLayer",

@@ -41,6 +41,18 @@ class Letterbox(NamedTuple):
     def flipped(self):
         return self._replace(flip=not self.flip)
 
+    def placed(self, scale, u, v):
+        """The photo shrunk by `scale` (<= 1) and moved: u, v in [0, 1] put it anywhere from the
+        top (left) edge to the bottom (right) one. Training's scale jitter: the photo stays whole
+        inside the input, so no instance is cut."""
+        if not 0 < scale <= 1 or not (0 <= u <= 1 and 0 <= v <= 1):
+            raise ValueError(f"placed: scale must be in (0, 1] and u, v in [0, 1], got "
+                             f"{scale}, {u}, {v}")
+        new_h = max(1, int(round(self.new_h * scale)))
+        new_w = max(1, int(round(self.new_w * scale)))
+        return self._replace(new_h=new_h, new_w=new_w, pad_y=int(u * (self.size - new_h)),
+                             pad_x=int(v * (self.size - new_w)))
+
     def boxes_to_input(self, boxes):
         """(k, 4) (x1, y1, x2, y2) original pixels -> input pixels (x1 <= x2 kept under flip)."""
         return _map_boxes(boxes, *self.affine)

@@ -26,6 +26,7 @@ SPEC = {
     "batch_size": (int, 8),
     "seed": (int, 0),               # batch k depends only on (seed, k)
     "augment": (bool, True),        # horizontal flip + colour jitter
+    "scale_min": (float, 1.0),      # with augment: photo shrunk to [scale_min, 1], placed anywhere
     "workers": (int, 2),            # prefetch processes; 0 = in-process
     "skip_bad_images": (bool, False),  # unreadable image: skip and count instead of failing
     "shuffle": (bool, True),        # a new permutation of the images every epoch
@@ -61,14 +62,16 @@ def parse_params(param_str):
             continue
         value = raw[key]
         # bool is an int subclass in Python, and JSON "1" for a bool is a likely typo: be strict
-        if type(value) is not kind:
+        if type(value) is not kind and not (kind is float and type(value) is int):
             raise InputError(f"data layer param_str: {key!r} must be {kind.__name__}, "
                              f"got {value!r}")
+        if key == "scale_min" and not 0 < value <= 1:
+            raise InputError(f"data layer param_str: 'scale_min' must be in (0, 1], got {value}")
         if key in _MIN and value < _MIN[key]:
             raise InputError(f"data layer param_str: {key!r} must be >= {_MIN[key]}, got {value}")
         if kind is str and not value:
             raise InputError(f"data layer param_str: {key!r} must not be empty")
-        out[key] = value
+        out[key] = float(value) if kind is float else value
     grid_side(out["num_slots"])
     return out
 

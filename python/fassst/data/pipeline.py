@@ -5,7 +5,7 @@ epoch e = p // N, order_e a permutation drawn from (seed, e) (or the file order 
 shuffle). Batch k holds positions k B .. k B + B - 1, and position p's augmentation is drawn
 from (seed, p). So which worker process builds a batch, or how many there are, changes nothing.
 
-Per image: read -> (augment: flip, colour jitter) -> letterbox -> assign slots -> mask targets
+Per image: read -> (augment: flip, colour jitter, scale jitter) -> letterbox -> assign slots -> mask targets
 of the assigned instances. gt_rois are the assigned instances' GT boxes in input pixels, in
 (image, slot) order, and mask_target follows the same order.
 
@@ -19,7 +19,7 @@ from typing import Dict, NamedTuple
 import numpy as np
 
 from fassst.data.assign import assign
-from fassst.data.augment import color_jitter, draw_flip, draw_jitter
+from fassst.data.augment import color_jitter, draw_flip, draw_jitter, draw_placement
 from fassst.data.coco_dataset import CocoDataset, DatasetError, decode_mask
 from fassst.data.letterbox import fit, image_to_input
 from fassst.data.mask_target import mask_targets
@@ -104,6 +104,8 @@ class BatchMaker:
             if draw_flip(rng):
                 lb = lb.flipped()
             image = color_jitter(image, draw_jitter(rng))
+            if p["scale_min"] < 1:  # drawn last: runs without it see the same flips and colours
+                lb = lb.placed(*draw_placement(rng, p["scale_min"]))
         boxes = lb.boxes_to_input(s.boxes)
         a = assign(boxes, s.classes, s.areas, self.grid, p["num_classes"],
                    p["input_size"], p["input_size"])
