@@ -59,6 +59,9 @@ class FassstConfig:
     # multiplier of its convs and BN affines (0 = frozen), stages S1..Sk frozen outright (k = 0:
     # none; detectron2's FREEZE_AT = 2 is stem + first stage), BN affines frozen (Detectron's BN*).
     backbone_lr_mult: float = 0.1
+    # The stages after E (S(head_depth+1)..S7, the main body only P3 reads): their own
+    # multiplier; < 0 = backbone_lr_mult (docs/DESIGN.md "Training that converges").
+    backbone_body_lr_mult: float = -1.0
     freeze_backbone_stages: int = 0
     freeze_backbone_affine: bool = False
     head_depth: int = 5              # backbone stages in the network head (paper: 4, 5, 6)
@@ -85,6 +88,9 @@ class FassstConfig:
     score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
     max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
     train_augment: bool = True       # flip + colour jitter in training (off: memorise, the demo)
+    # With train_augment: each photo shrunk to a random [train_scale_min, 1] of its letterbox
+    # and placed anywhere in the input (1 = off; data/augment.py)
+    train_scale_min: float = 1.0
     solver: SolverConfig = SolverConfig()
 
 
@@ -167,6 +173,9 @@ def validate(cfg):
         raise ConfigError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
     if cfg.iam_pool not in ("early", "last"):
         raise ConfigError(f"{cfg.name}: iam_pool must be \"early\" or \"last\", got {cfg.iam_pool!r}")
+    if not 0 < cfg.train_scale_min <= 1:
+        raise ConfigError(f"{cfg.name}: train_scale_min must be in (0, 1] (1 = no scale jitter), "
+                          f"got {cfg.train_scale_min}")
     if cfg.input_size % 32:
         raise ConfigError(f"{cfg.name}: input_size must be a multiple of 32 (the backbone's "
                           f"stride), got {cfg.input_size}")

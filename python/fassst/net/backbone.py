@@ -26,10 +26,13 @@ def stage_blob_names(cfg):
 def lr_mults(cfg, stage):
     """(conv, BN affine) learning-rate multipliers of backbone stage 1..7 under cfg's recipe:
     stages up to freeze_backbone_stages are frozen, the rest train at backbone_lr_mult (the
-    affine at 0 when freeze_backbone_affine)."""
+    affine at 0 when freeze_backbone_affine), the stages after the head's E (the main body,
+    which only P3 reads) at backbone_body_lr_mult when that is >= 0."""
     if stage <= cfg.freeze_backbone_stages:
         return 0, 0
     m = cfg.backbone_lr_mult
+    if stage > cfg.head_depth and cfg.backbone_body_lr_mult >= 0:
+        m = cfg.backbone_body_lr_mult
     return m, 0 if cfg.freeze_backbone_affine else m
 
 
