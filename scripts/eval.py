@@ -18,9 +18,8 @@ import sys
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
 from fassst import cli
 from fassst.engine.run_dir import git_revision
-from fassst.errors import InputError, read_json
 from fassst.evaluation import report, reproduction
-from fassst.evaluation.coco_evaluator import IOU_TYPES, evaluate_results, load_coco_gt
+from fassst.evaluation.coco_evaluator import IOU_TYPES, evaluate_results, load_coco_gt, read_results
 
 
 def parse_args():
@@ -46,10 +45,7 @@ def main():
     with open(os.path.join(args.out, "run.json"), "w") as f:  # provenance of the numbers
         json.dump({"args": vars(args), "git": git_revision()}, f, indent=2)
     coco_gt = load_coco_gt(args.ann)
-    results = read_json(args.results, "results file")
-    if not isinstance(results, list):
-        raise InputError(f"{args.results}: a COCO results file is a JSON list, "
-                         f"got {type(results).__name__}")
+    results = read_results(args.results, coco_gt, args.iou_types)
     metrics = evaluate_results(coco_gt, results, args.iou_types)
     if args.cityscapes_gt:
         from fassst.evaluation.cityscapes_eval import evaluate_coco_results

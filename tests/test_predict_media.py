@@ -76,10 +76,12 @@ def test_video_gives_an_mp4_and_results_per_frame(images, tmp_path):
 
 
 def _add_bad_files(folder, images):
-    """A text file and a JPEG cut short among the photos (sorted first, so they come first)."""
+    """A text file, a JPEG cut short and an empty PNG among the photos (sorted first, so they
+    come first)."""
     (folder / "a_notes.jpg").write_text("not a photo")
     with open(os.path.join(images, NAMES[0]), "rb") as f:
         (folder / "a_cut.jpg").write_bytes(f.read()[:2000])
+    (folder / "a_empty.png").write_bytes(b"")
 
 
 def test_unreadable_images_are_skipped_named_and_counted(folder, images, tmp_path):
@@ -87,9 +89,10 @@ def test_unreadable_images_are_skipped_named_and_counted(folder, images, tmp_pat
     warnings = []
     run = predict_media(centre_instance, str(folder), str(tmp_path / "out"), ["thing"], [7],
                         log=lambda *a: None, warn=warnings.append)
-    assert (run.processed, run.skipped) == (2, 2)
-    assert len(warnings) == 2
-    assert "a_cut.jpg: truncated JPEG" in warnings[0] and "a_notes.jpg: OpenCV cannot" in warnings[1]
+    assert (run.processed, run.skipped) == (2, 3)
+    assert len(warnings) == 3
+    assert "a_cut.jpg: truncated JPEG" in warnings[0] and "a_empty.png: empty file" in warnings[1]
+    assert "a_notes.jpg: OpenCV cannot" in warnings[2]
     assert sorted(os.listdir(tmp_path / "out")) == sorted(os.path.splitext(n)[0] + ".png" for n in NAMES)
     with pytest.raises(ImageReadError, match="a_cut.jpg: truncated JPEG"):
         predict_media(centre_instance, str(folder), str(tmp_path / "strict"), ["thing"], [7],
@@ -136,8 +139,9 @@ def test_infer_script_skips_unreadable_images_and_exits_1(folder, images, sample
     done = _infer("--weights", sample_model, "--input", folder, "--out", tmp_path / "out")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     warned = [line for line in done.stderr.splitlines() if line.startswith("warning: skipped")]
-    assert len(warned) == 2 and "a_cut.jpg" in warned[0] and "a_notes.jpg" in warned[1]
-    assert all(f"{n}: " in done.stdout for n in NAMES) and "2 predicted, 2 skipped" in done.stdout
+    assert [w.split("/")[-1].split(":")[0] for w in warned] == ["a_cut.jpg", "a_empty.png",
+                                                                "a_notes.jpg"]
+    assert all(f"{n}: " in done.stdout for n in NAMES) and "2 predicted, 3 skipped" in done.stdout
     assert len(os.listdir(tmp_path / "out")) == 3  # two overlays and results.json
 
     strict = _infer("--weights", sample_model, "--input", folder, "--out", tmp_path / "strict",

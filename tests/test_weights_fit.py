@@ -11,7 +11,7 @@ from fassst.errors import MissingFileError
 from fassst.inference.predictor import Predictor
 from fassst.net.fassst_net import build_net
 from fassst.net.load import caffe_net
-from fassst.net.weights_fit import WeightsMismatch, check_fits
+from fassst.net.weights_fit import WeightsMismatch, check_fits, read_layers
 from fassst.weights.convert_mobilenet_v2 import convert_folded
 
 
@@ -97,8 +97,36 @@ def test_missing_and_not_a_caffemodel(tmp_path):
 
 
 def test_backbone_only_weights_fit_the_whole_net():
-    """Layers only in the net keep their fillers: how training starts from ImageNet weights."""
-    Predictor(load_config("fassst_cpu_sample"), convert_folded(log=lambda *a: None)[1])
+    """Layers only in the net keep their fillers: how training starts from ImageNet weights.
+    Both nets are built from one seed, so their fillers agree: the loaded net differs from the
+    plain one exactly in the file's layers, which hold the file's values."""
+    backbone = convert_folded(log=lambda *a: None)[1]
+    proto = build_net(load_config("fassst_cpu_sample"), "train", batch_size=1)
+    caffe.set_random_seed(5)
+    plain = caffe_net(proto, caffe.TRAIN)
+    caffe.set_random_seed(5)
+    loaded = caffe_net(proto, caffe.TRAIN, weights=backbone)
+    file_blobs = {name: blobs for name, _, blobs in read_layers(backbone) if blobs}
+    copied = kept = 0
+    for name, params in loaded.params.items():
+        for j, p in enumerate(params):
+            if name in file_blobs:
+                blob = file_blobs[name][j]
+                np.testing.assert_array_equal(p.data.ravel(), np.asarray(blob.data, np.float32))
+                copied += 1
+            else:
+                np.testing.assert_array_equal(p.data, plain.params[name][j].data)
+                kept += 1
+    assert copied > 50 and kept > 10  # the MobileNetV2 backbone; the FASSST head
+    assert not np.array_equal(loaded.params["features.0.0"][0].data,
+                              plain.params["features.0.0"][0].data)
+
+
+def test_inference_refuses_weights_of_part_of_the_net():
+    """A run needs every layer's weights: backbone-only (or cut-off) files would predict from
+    fillers, so the predictor names the first layer the file lacks."""
+    with pytest.raises(WeightsMismatch, match="the file has no weights for layer 'iam/"):
+        Predictor(load_config("fassst_cpu_sample"), convert_folded(log=lambda *a: None)[1])
 
 
 def test_predictor_refuses_weights_of_another_config_and_the_process_lives_on(tmp_path):

@@ -23,11 +23,20 @@ class MissingFileError(FassstError, FileNotFoundError):
 
 
 def read_json(path, what="json file"):
-    """The parsed content of `path`; MissingFileError or InputError naming the file otherwise."""
+    """The parsed content of `path`; MissingFileError or InputError naming the file otherwise.
+
+    ValueError covers every way json refuses bytes: not JSON, not UTF-8 (UnicodeDecodeError), an
+    integer of more digits than Python converts; RecursionError: arrays nested thousands deep."""
     if not os.path.isfile(path):
         raise MissingFileError(f"{path}: no such {what}")
-    with open(path, "rb") as f:
-        try:
-            return json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: {what} is not JSON ({e})") from None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    if not data.strip():
+        raise InputError(f"{path}: {what} is empty ({len(data)} bytes), not JSON")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{path}: {what} is not JSON ({e})") from None

@@ -7,7 +7,9 @@ Truncated files are refused, not decoded in part: libjpeg decodes a JPEG cut sho
 the cut, with only a warning on stderr ("Premature end of JPEG file"), and a truncated file is
 the commonest corruption in real data sets (PIL refuses them by default). A JPEG must hold its
 end-of-image marker after the first scan, a PNG every chunk whole with its CRC, up to IEND. Other
-formats are left to OpenCV's decoders.
+formats are left to OpenCV's decoders. An empty file, or bytes OpenCV refuses (cv2.error as well
+as a None result), is an ImageReadError naming the file like every other unreadable photo, so
+that a folder run or --skip-bad-images skips it.
 """
 import os
 import zlib
@@ -26,12 +28,21 @@ def read_rgb(path):
     """(H, W, 3) uint8 RGB. Gray is replicated, alpha dropped, 16-bit scaled to 8-bit."""
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such image file")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageReadError(f"{path}: cannot read it ({e.strerror})") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file (0 bytes), not an image")
     problem = incomplete(data)
     if problem:
         raise ImageReadError(f"{path}: {problem}")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:  # a header OpenCV refuses outside its decoders: 0 or huge sizes
+        raise ImageReadError(f"{path}: OpenCV cannot decode it (it fails the check "
+                             f"{getattr(e, 'err', '') or e})") from None
     if img is None or img.size == 0:
         raise ImageReadError(f"{path}: OpenCV cannot decode it (not an image, or corrupt)")
     if img.dtype == np.uint16:

@@ -13,6 +13,9 @@ What is dropped, and counted (per load, so a data layer can report counts per ep
   zero_area: a segmentation that covers no pixel (also empty or malformed polygons).
 Crowd regions (iscrowd=1) are kept apart from the instances and never become training slots.
 Images with no instances are kept: they train the classifier's negatives.
+The file is checked before pycocotools indexes it, and each annotation's geometry when its image
+is loaded (data/coco_json.py): a malformed file is a DatasetError naming where, never a KeyError
+or a crash inside pycocotools' C code.
 """
 import contextlib
 import io
@@ -25,16 +28,13 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from fassst.data.coco_json import DatasetError, check_segmentation, read_coco
 from fassst.errors import InputError
 from fassst.image_io import read_rgb
 
 log = logging.getLogger(__name__)
 
 DROP_REASONS = ("degenerate_box", "zero_area")
-
-
-class DatasetError(InputError):
-    """The annotation file or an image disagrees with the COCO format; the message says where."""
 
 
 class Sample(NamedTuple):
@@ -72,22 +72,18 @@ def uncompressed_rle(mask):
 def segmentation_to_rle(segm, height, width, where):
     """Compressed RLE of a COCO segmentation (polygons, RLE or uncompressed RLE), or None if it
     covers nothing. Polygons with fewer than 3 points are left out (pycocotools would misread a
-    4-value list as a box); `where` names the annotation in errors."""
+    4-value list as a box); `where` names the annotation in errors (DatasetError)."""
+    check_segmentation(segm, height, width, where)
     if isinstance(segm, list):
-        polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+        polys = [p for p in segm if len(p) >= 6 and len(p) % 2 == 0]
         if not polys:
             return None
         return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    if isinstance(segm, dict) and "counts" in segm and "size" in segm:
-        if list(segm["size"]) != [height, width]:
-            raise DatasetError(f"{where}: RLE size {segm['size']} differs from the image's "
-                               f"{[height, width]}")
-        if isinstance(segm["counts"], list):
-            return mask_utils.frPyObjects(segm, height, width)
-        counts = segm["counts"]
-        return {"size": [height, width],
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    raise DatasetError(f"{where}: segmentation is neither polygons nor RLE")
+    if isinstance(segm["counts"], list):
+        return mask_utils.frPyObjects(segm, height, width)
+    counts = segm["counts"]
+    return {"size": [height, width],
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 class CocoDataset:
@@ -99,12 +95,17 @@ class CocoDataset:
     def __init__(self, ann_file, image_dir):
         if not os.path.isfile(ann_file):
             raise DatasetError(f"{ann_file}: no such annotation file")
+        try:
+            doc = read_coco(ann_file)
+        except DatasetError:
+            raise
+        except InputError as e:  # empty, or not JSON
+            raise DatasetError(f"{ann_file}: not a readable COCO json "
+                               f"({str(e).removeprefix(f'{ann_file}: ')})") from None
+        self.coco = COCO()
+        self.coco.dataset = doc
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-            try:
-                self.coco = COCO(ann_file)
-            except (ValueError, AssertionError) as e:  # not JSON; not a JSON object
-                raise DatasetError(f"{ann_file}: not a readable COCO json "
-                                   f"({e or 'not a JSON object'})") from None
+            self.coco.createIndex()
         self.ann_file, self.image_dir = ann_file, image_dir
         cats = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c["id"])
         if not cats:
@@ -113,15 +114,6 @@ class CocoDataset:
         self.class_names = [c.get("name", str(c["id"])) for c in cats]
         self._class_of = {cid: i for i, cid in enumerate(self.category_ids)}
         self.image_ids = sorted(self.coco.getImgIds())
-        for img_id in self.image_ids:
-            info = self.coco.imgs[img_id]
-            missing = [k for k in ("file_name", "height", "width") if k not in info]
-            if missing:
-                raise DatasetError(f"{ann_file}: image {img_id} lacks {missing}")
-        for ann in self.coco.dataset.get("annotations", []):
-            if ann["category_id"] not in self._class_of:
-                raise DatasetError(f"{ann_file}: annotation {ann.get('id')} has category_id "
-                                   f"{ann['category_id']}, not among the categories")
         anns = self.coco.dataset.get("annotations", [])
         crowd = sum(1 for a in anns if a.get("iscrowd", 0))
         bad_boxes = sum(1 for a in anns if "bbox" in a and min(a["bbox"][2:4]) < 1)

@@ -136,7 +136,7 @@ def merge_bn(prototxt, caffemodel, out_prototxt, out_caffemodel):
     if not merges:
         raise MergeError(f"{prototxt}: no (De)Convolution followed by BatchNorm to fold")
     src = caffe.Net(prototxt, caffe.TEST)
-    check_fits(src, caffemodel)  # a misfit would abort the process inside Caffe
+    check_fits(src, caffemodel, complete=True)  # a misfit would abort the process inside Caffe
     src.copy_from(caffemodel)
     new_param = merged_net_param(net_param, merges)
     with open(out_prototxt, "w") as f:

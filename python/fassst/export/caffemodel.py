@@ -12,11 +12,12 @@ from fassst.export.graph import ExportError
 from fassst.net.weights_fit import blob_shape, parse_caffemodel
 
 
-def _blob_array(blob):
+def _blob_array(blob, where):
     data = np.asarray(blob.double_data if len(blob.double_data) else blob.data, np.float32)
     shape = blob_shape(blob)
-    if int(np.prod(shape)) != data.size:
-        raise ExportError(f"blob of shape {shape} holds {data.size} values")
+    if any(d < 0 for d in shape) or int(np.prod(shape)) != data.size:
+        raise ExportError(f"{where}: blob of shape {shape} holds {data.size} values (the file "
+                          f"is truncated or corrupt)")
     return data.reshape(shape)
 
 
@@ -26,7 +27,9 @@ def read_caffemodel(path):
     if len(param.layers):
         raise ExportError(f"{path}: V1 'layers' caffemodel; upgrade it with Caffe's "
                           f"upgrade_net_proto_binary first")
-    return {layer.name: [_blob_array(b) for b in layer.blobs] for layer in param.layer if layer.blobs}
+    return {layer.name: [_blob_array(b, f"{path}: layer {layer.name!r} blob {j}")
+                         for j, b in enumerate(layer.blobs)]
+            for layer in param.layer if layer.blobs}
 
 
 def fold_batchnorm(net_param, blobs):

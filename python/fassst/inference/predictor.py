@@ -34,7 +34,9 @@ class Predictor(LetterboxPredictor):
         super().__init__(cfg, mask_threshold)
         if net_param is None:
             net_param = build_net(cfg, "deploy")
-        self.net = caffe_net(net_param, caffe.TEST, weights=weights, cfg=cfg)
+        # complete: a file cut between two layers, or backbone-only weights, would leave layers
+        # with their random fillers and predict noise
+        self.net = caffe_net(net_param, caffe.TEST, weights=weights, cfg=cfg, complete=True)
 
     def forward(self, blob):
         self.net.blobs["data"].data[0] = blob

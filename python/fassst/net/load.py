@@ -10,9 +10,9 @@ import caffe
 from fassst.net.weights_fit import check_fits
 
 
-def caffe_net(net_param, phase, weights=None, cfg=None):
+def caffe_net(net_param, phase, weights=None, cfg=None, complete=False):
     """The net, with `weights` (a .caffemodel) copied in if given; cfg names the config in a
-    WeightsMismatch."""
+    WeightsMismatch. complete: the file must hold every layer with weights (check_fits)."""
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
         f.write(str(net_param))
     try:
@@ -20,7 +20,7 @@ def caffe_net(net_param, phase, weights=None, cfg=None):
     finally:
         os.unlink(f.name)
     if weights:
-        check_fits(net, weights, cfg)
+        check_fits(net, weights, cfg, complete=complete)
         net.copy_from(weights)
     return net
 
