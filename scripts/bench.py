@@ -27,6 +27,7 @@ import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.bench import net_bench
 from fassst.build_paths import REPO_ROOT
 from fassst.config import load_config
@@ -37,11 +38,11 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
     ap.add_argument("--weights", help="trained deploy caffemodel; default: random weights")
-    ap.add_argument("--iters", type=int, default=20, help="timed runs (median)")
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=cli.positive_int, default=20, help="timed runs (median)")
+    ap.add_argument("--warmup", type=cli.nonneg_int, default=3)
     ap.add_argument("--deploy", choices=net_bench.DEPLOYS, action="append",
                     help="plain and/or folded (repeatable); default both")
-    ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
+    ap.add_argument("--gpu", type=cli.nonneg_int, default=None, help="GPU id (GPU build only); default CPU")
     ap.add_argument("--stock-depthwise", action="store_true",
                     help="also time the plain net with depthwise convs as Caffe's grouped "
                          "Convolution (the baseline)")

@@ -17,6 +17,7 @@ import sys
 import _init_paths  # noqa: F401
 
 import caffe
+from fassst import cli
 from fassst.bench import caffe_time, depthwise_cases
 from fassst.bench.timing import CLOCKS
 from fassst.bench.train_step import time_train_step
@@ -25,9 +26,9 @@ from fassst.config import load_config
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--size", type=int, default=416, help="network input side")
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
+    ap.add_argument("--size", type=cli.positive_int, default=416, help="network input side")
+    ap.add_argument("--repeats", type=cli.positive_int, default=20)
+    ap.add_argument("--gpu", type=cli.nonneg_int, default=None, help="GPU id (GPU build only); default CPU")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall: elapsed time; cpu: this thread's CPU time (a machine shared with "
                          "other jobs; run with OPENBLAS_NUM_THREADS=1)")

@@ -17,6 +17,7 @@ import sys
 import _init_paths  # noqa: F401
 
 import caffe
+from fassst import cli
 from fassst.bench import caffe_time
 from fassst.bench.cases import CASES
 from fassst.bench.timing import net_from_spec, time_net
@@ -24,8 +25,8 @@ from fassst.bench.timing import net_from_spec, time_net
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--gpu", type=int, default=None, help="GPU id (GPU build only); default CPU")
+    ap.add_argument("--repeats", type=cli.positive_int, default=10)
+    ap.add_argument("--gpu", type=cli.nonneg_int, default=None, help="GPU id (GPU build only); default CPU")
     ap.add_argument("--only", default="", help="run only cases whose name contains this text")
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--export", metavar="DIR", help="write the cases as `caffe time` nets and stop")

@@ -14,6 +14,7 @@ import os
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.bench import onnx_bench
 from fassst.build_paths import REPO_ROOT
 from fassst.config import load_config
@@ -23,9 +24,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
     ap.add_argument("--weights", help=".caffemodel (default: random weights; timing does not depend on them)")
-    ap.add_argument("--num-classes", type=int, help="C, if the weights differ from the config's")
-    ap.add_argument("--iters", type=int, default=10, help="timed runs per runtime (median)")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--num-classes", type=cli.positive_int, help="C, if the weights differ from the config's")
+    ap.add_argument("--iters", type=cli.positive_int, default=10, help="timed runs per runtime (median)")
+    ap.add_argument("--warmup", type=cli.nonneg_int, default=2)
     ap.add_argument("--out", help="JSON path (default results/bench/onnx_<config>.json)")
     args = ap.parse_args()
     overrides = {"num_classes": args.num_classes} if args.num_classes else {}

@@ -18,7 +18,7 @@ from fassst.weights.convert_mobilenet_v2 import convert
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("images", nargs="+", metavar="IMAGE")
-    ap.add_argument("--top", type=int, default=5, help="classes to print per image (default 5)")
+    ap.add_argument("--top", type=cli.positive_int, default=5, help="classes to print per image (default 5)")
     ap.add_argument("--model-dir", help="converted model folder (default: the cache)")
     args = ap.parse_args()
     classifier = ImageNetClassifier(*convert(out_dir=args.model_dir))

@@ -15,6 +15,7 @@ import sys
 
 import _init_paths  # noqa: F401
 
+from fassst import cli
 from fassst.bench import cudnn_probe
 
 
@@ -23,8 +24,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", required=True, help="cudnn_shapes.json from the bundle")
     ap.add_argument("--json", help="write the record here")
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--warmup", type=cli.nonneg_int, default=5)
+    ap.add_argument("--repeats", type=cli.positive_int, default=30)
     args = ap.parse_args()
     try:
         cudnn_probe.main(args.shapes, args.json, args.warmup, args.repeats)

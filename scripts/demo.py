@@ -14,8 +14,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="results/demo")
     ap.add_argument("--config", default="fassst_cpu_sample")
-    ap.add_argument("--iters", type=int, help="training iterations (default: the config's schedule)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--iters", type=cli.positive_int,
+                    help="training iterations (default: the config's schedule)")
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     args = ap.parse_args()
     run_demo(args.out, args.config, iters=args.iters, seed=args.seed, resume=args.resume)

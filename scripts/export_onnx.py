@@ -14,8 +14,11 @@ import os
 
 import _init_paths  # noqa: F401
 
+from onnx.defs import onnx_opset_version
+
 from fassst import cli
 from fassst.config import load_config
+from fassst.export.graph import MIN_OPSET
 from fassst.export.onnx_export import DEFAULT_OPSET, export_deploy, save
 
 
@@ -24,11 +27,12 @@ def main():
     ap.add_argument("--config", required=True)
     ap.add_argument("--weights", required=True, help="trained .caffemodel")
     ap.add_argument("--out", required=True, help="the .onnx file to write")
-    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset, >= 16 (RoiAlign)")
+    ap.add_argument("--opset", type=cli.int_range(MIN_OPSET, onnx_opset_version()), default=DEFAULT_OPSET,
+                    help=f"ONNX opset, {MIN_OPSET} (RoiAlign) to {onnx_opset_version()} (this onnx)")
     ap.add_argument("--fold-bn", action="store_true",
                     help="fold BatchNorm + Scale into the convolutions (else BatchNormalization nodes)")
-    ap.add_argument("--num-classes", type=int, help="C, if the weights differ from the config's")
-    ap.add_argument("--score-threshold", type=float, help="keep slots scoring above this "
+    ap.add_argument("--num-classes", type=cli.positive_int, help="C, if the weights differ from the config's")
+    ap.add_argument("--score-threshold", type=cli.fraction, help="keep slots scoring above this "
                     "(default: the config's); fixed in the graph")
     args = ap.parse_args()
     overrides = {k: v for k, v in (("num_classes", args.num_classes),

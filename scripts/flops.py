@@ -21,7 +21,8 @@ TARGETS = os.path.join(os.path.dirname(cost.__file__), "cost_targets.json")
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
-    ap.add_argument("--rois", type=int, help="ROIs through the tail (default: n, the slot count)")
+    ap.add_argument("--rois", type=cli.positive_int,
+                    help="ROIs through the tail (default: n, the slot count)")
     ap.add_argument("--layers", action="store_true", help="print every layer")
     ap.add_argument("--json", help="write the summary here")
     args = ap.parse_args()

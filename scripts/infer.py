@@ -40,10 +40,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--ann", help="COCO json of the classes the model was trained on")
     ap.add_argument("--images", help="image folder of --ann (only for its file names)")
-    ap.add_argument("--score-threshold", type=float)
-    ap.add_argument("--draw-threshold", type=float, default=0.3,
+    ap.add_argument("--score-threshold", type=cli.fraction)
+    ap.add_argument("--draw-threshold", type=cli.fraction, default=0.3,
                     help="overlays show instances scoring at least this (results json: all)")
-    ap.add_argument("--gpu", type=int)
+    ap.add_argument("--gpu", type=cli.nonneg_int)
     ap.add_argument("--strict", action="store_true",
                     help="stop at the first unreadable image or frame (default: skip, count, exit 1)")
     args = ap.parse_args()

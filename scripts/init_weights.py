@@ -20,7 +20,8 @@ from fassst.weights.init_net import init_weights
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="config name (python/fassst/configs) or .json path")
-    ap.add_argument("--seed", type=int, default=0, help="the fillers' seed (the solvers' random_seed: 0)")
+    ap.add_argument("--seed", type=cli.seed, default=0,
+                    help="the fillers' seed (the solvers' random_seed: 0)")
     ap.add_argument("--weights", default="imagenet",
                     help="'imagenet' (converted MobileNetV2), a .caffemodel, or 'none'")
     ap.add_argument("--out", help="write here (default: cached under ~/.cache/fassst/weights/init)")

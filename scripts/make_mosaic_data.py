@@ -19,9 +19,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ann", help="source COCO json (default: the sample data set)")
     ap.add_argument("--images", help="image folder of --ann")
-    ap.add_argument("--count", type=int, default=128, help="mosaics to write")
-    ap.add_argument("--side", type=int, default=512, help="mosaic side in pixels")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--count", type=cli.positive_int, default=128, help="mosaics to write")
+    ap.add_argument("--side", type=cli.positive_int, default=512, help="mosaic side in pixels")
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--out", required=True, help="folder for annotations.json and images/")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):

@@ -26,8 +26,8 @@ def main():
     ap.add_argument("--data-root", help="folder with coco/ and cityscapes/ (not with --smoke)")
     ap.add_argument("--smoke", action="store_true",
                     help="every cell for a few iterations on the sample data (plumbing, not results)")
-    ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gpu", type=cli.nonneg_int, help="GPU id (GPU build); default CPU")
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--r50-weights", help="ImageNet ResNet-50 caffemodel for Table 6's ResNet-50-FPN row")
     ap.add_argument("--work", help="cells folder (default results/reproduce, smoke: results/reproduce_smoke)")
     ap.add_argument("--results", help="where table<N>.md goes (default results/)")

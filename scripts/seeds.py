@@ -25,11 +25,11 @@ from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="config name or .json path")
-    ap.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5")
-    ap.add_argument("--iters", type=int, help="iterations per seed (default: the schedule)")
+    ap.add_argument("--seeds", type=cli.seed_list, default="0-4", help="e.g. 0-4 or 0,2,5")
+    ap.add_argument("--iters", type=cli.positive_int, help="iterations per seed (default: the schedule)")
     ap.add_argument("--ann", help="COCO json (default: the sample data set)")
     ap.add_argument("--images", help="image folder of --ann")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=cli.nonneg_int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):

@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--weights", required=True, help=".caffemodel, or 'imagenet' (backbone only)")
     ap.add_argument("--ann", help="COCO json (default: the sample data set)")
     ap.add_argument("--images", help="image folder of --ann")
-    ap.add_argument("--max-images", type=int, default=12)
+    ap.add_argument("--max-images", type=cli.positive_int, default=12)
     ap.add_argument("--blobs", help="comma-separated blob names (default: the watched blobs)")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):

@@ -34,9 +34,11 @@ def main():
                     help="'imagenet' (converted MobileNetV2), a .caffemodel, or 'none'")
     ap.add_argument("--out", required=True, help="run folder (snapshots, logs, loss curve)")
     ap.add_argument("--resume", action="store_true", help="continue from the newest snapshot in --out")
-    ap.add_argument("--iters", type=int, help="stop after this many iterations (default: the schedule)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=1, help="data prefetch processes (0: in-process)")
+    ap.add_argument("--iters", type=cli.positive_int,
+                    help="stop after this many iterations (default: the schedule)")
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--workers", type=cli.nonneg_int, default=1,
+                    help="data prefetch processes (0: in-process)")
     ap.add_argument("--no-augment", action="store_true",
                     help="no flip or colour jitter (default: the config's train_augment)")
     ap.add_argument("--skip-bad-images", action="store_true",
@@ -44,10 +46,10 @@ def main():
     ap.add_argument("--val-ann", help="held-out COCO json: mask and box AP during training "
                                       "(OUT/metrics.csv, OUT/snapshots/best.caffemodel)")
     ap.add_argument("--val-images", help="image folder for --val-ann")
-    ap.add_argument("--eval-every", type=int, metavar="K",
+    ap.add_argument("--eval-every", type=cli.nonneg_int, metavar="K",
                     help="evaluate every K iterations and at the end (default: at every snapshot; "
                          "0: only at the end)")
-    ap.add_argument("--gpu", type=int, help="GPU id (GPU build); default CPU")
+    ap.add_argument("--gpu", type=cli.nonneg_int, help="GPU id (GPU build); default CPU")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
         ap.error("--ann and --images go together")
