@@ -1,6 +1,7 @@
 """The benchmark cases exported for `caffe time`: their random inputs follow the pycaffe fillers,
 and the tool's log is read back for every timed layer."""
 import os
+import re
 import subprocess
 
 import caffe
@@ -40,9 +41,22 @@ def test_caffe_time_log_gives_every_timed_layer(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     times = caffe_time.parse_log(res.stderr)
-    layers = caffe_time.timed_layers(proto)
-    assert layers == ["up3", "sum2", "up2", "sum1", "rff"]
-    for name in layers:
-        fwd, bwd = times[name]
-        assert fwd >= 0 and bwd >= 0
-    assert "r1" in times  # the DummyData inputs are timed too, but not counted
+    assert caffe_time.timed_layers(proto) == ["up3", "sum2", "up2", "sum1", "rff"]
+    # every layer of the exported net, its DummyData inputs too (timed, but not counted), with
+    # the numbers of its own two lines
+    net = [layer.name for layer in caffe_time.for_caffe_time(proto).layer]
+    assert sorted(times) == sorted(net)
+    lines = {(name, way): float(ms) for name, way, ms in
+             re.findall(r"\s(\S+)\t(forward|backward): ([0-9.e+-]+) ms\.", res.stderr)}
+    assert len(lines) == 2 * len(net)
+    for name in net:
+        assert times[name] == [lines[name, "forward"], lines[name, "backward"]]
+    # `caffe time` runs each whole pass inside one timer around the per-layer ones (tools/
+    # caffe.cpp, microsecond stamps), so the layers' times add up to at most the pass's
+    forward, backward = caffe_time.forward_pass_ms(res.stderr), _backward_pass_ms(res.stderr)
+    assert sum(f for f, _ in times.values()) <= forward + 1e-9
+    assert sum(b for _, b in times.values()) <= backward + 1e-9
+
+
+def _backward_pass_ms(text):
+    return float(re.search(r"Average Backward pass: ([0-9.e+-]+) ms", text).group(1))

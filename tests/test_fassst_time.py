@@ -58,6 +58,47 @@ def test_check_against_the_cpu_redraws_the_same_inputs(tmp_path):
     assert check == dict(blobs=2, worst=0.0, blob="-", over=0, tolerance=1e-3)
 
 
+# NET with a change planted after the convolution, in place: the same blobs, `conv` shifted
+PLANTED = NET + """layer { name: "plant" type: "Power" bottom: "conv" top: "conv"
+        power_param { shift: SHIFT } }
+"""
+
+
+def _check_against(tmp_path, shift, *args):
+    net = tmp_path / "tiny.prototxt"
+    net.write_text(NET)
+    other = tmp_path / f"planted{shift}.prototxt"
+    other.write_text(PLANTED.replace("SHIFT", str(shift)) if shift is not None else NET)
+    res = _run("-model", str(net), "-iterations", "1", "-check_against", str(other), *args)
+    verdict = [line for line in res.stdout.splitlines() if " over 2 blobs: " in line]
+    assert verdict and verdict[-1].startswith(f"fassst_time: {net}: CPU vs {other} on the CPU over "
+                                              f"2 blobs: worst relative difference "), res.stdout
+    return res, verdict[-1]
+
+
+def test_check_against_an_identical_net_passes(tmp_path):
+    """The other net takes this one's weights, its DummyData draws from the same seed: equal."""
+    res, verdict = _check_against(tmp_path, None)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert verdict.endswith("worst relative difference 0 (blob -); 0 over 0.001")
+
+
+def test_check_against_a_planted_difference_fails_naming_the_blob(tmp_path):
+    """The comparison's failure branch, which -check_cpu reaches only on a GPU that disagrees."""
+    res, verdict = _check_against(tmp_path, 0.5)
+    assert res.returncode == 1, res.stdout + res.stderr
+    over = [line for line in res.stdout.splitlines() if line.startswith("fassst_time: blob ")]
+    assert len(over) == 1 and over[0].startswith("fassst_time: blob conv: max |diff| 0.5, ")
+    assert verdict.endswith("(blob conv); 1 over 0.001")  # data, the input, is equal
+
+
+def test_check_against_applies_the_tolerance(tmp_path):
+    res, verdict = _check_against(tmp_path, 1e-6)  # relative ~1e-6: within the default 1e-3
+    assert res.returncode == 0 and verdict.endswith("(blob conv); 0 over 0.001"), res.stdout
+    res, verdict = _check_against(tmp_path, 1e-6, "-check_tolerance", "0")
+    assert res.returncode == 1 and verdict.endswith("(blob conv); 1 over 0"), res.stdout
+
+
 def test_times_the_passes_asked_for(tmp_path):
     net = tmp_path / "tiny.prototxt"
     net.write_text(NET)
@@ -80,12 +121,18 @@ def test_times_the_passes_asked_for(tmp_path):
     (["-weights", "{garbled}"], "{garbled}: not a caffemodel (NetParameter in binary format)"),
     (["-weights", "{bad}"], "{bad}: does not fit {net}: no layer of the net is in it (weights "
                             "of another net, or not weights)"),
+    (["-check_cpu", "-check_against", "{net}"], "-check_cpu and -check_against: one or the other"),
+    (["-check_against", "/nonexistent/o.prototxt"],
+     "/nonexistent/o.prototxt: cannot read the -check_against file"),
+    (["-check_against", "{bad}"], "{bad}: not a net prototxt (NetParameter in text format)"),
+    (["-check_against", "{renamed}"], "{renamed}: has no blob conv to compare with {net}'s"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     net = tmp_path / "tiny.prototxt"
     net.write_text(NET)
     paths = dict(bad=tmp_path / "bad.txt", inputs=tmp_path / "inputs.prototxt", net=net,
-                 garbled=tmp_path / "garbled.caffemodel")
+                 garbled=tmp_path / "garbled.caffemodel", renamed=tmp_path / "renamed.prototxt")
+    paths["renamed"].write_text(NET.replace('top: "conv"', 'top: "conv2"'))
     paths["bad"].write_text("layer { this is not a net")
     paths["garbled"].write_bytes(b"\xff" * 16)  # no valid protobuf tag
     paths["inputs"].write_text('input: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n')

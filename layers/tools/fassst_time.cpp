@@ -1,7 +1,7 @@
 // fassst_time: the forward latency of a whole net, one synchronisation per pass.
 //
 //   fassst_time -model NET.prototxt [-weights W.caffemodel] [-iterations 50] [-warmup 5]
-//               [-gpu ID] [-check_cpu [-check_tolerance 1e-3]]
+//               [-gpu ID] [-check_cpu | -check_against OTHER.prototxt] [-check_tolerance 1e-3]
 //
 // Why not `caffe time`: it times every layer with its own Timer, and on a GPU each Timer waits
 // for the device, so its "Average Forward pass" holds one synchronisation per layer (about 250
@@ -18,11 +18,16 @@
 // It prints the blobs over the tolerance and one line
 //   fassst_time: NET: DEVICE vs CPU over N blobs: worst relative difference R (blob B); K over T
 // and exits 1 when K > 0. Relative: max |device - CPU| over the blob's max |CPU|.
+// -check_against OTHER.prototxt makes the CPU side another net: OTHER, given NET's weights by
+// layer name, its blobs compared by name (line: "... DEVICE vs OTHER on the CPU over ..."). On a
+// machine without a GPU that is how the comparison itself is tested: a net against itself
+// passes, against a copy with a planted change fails naming the blob.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -36,7 +41,10 @@ DEFINE_int32(iterations, 50, "timed forward passes (>= 1)");
 DEFINE_int32(warmup, 5, "untimed forward passes first (>= 0)");
 DEFINE_int32(gpu, -1, "GPU device id; -1: the CPU");
 DEFINE_bool(check_cpu, false, "also compare every blob of one forward with the CPU's");
-DEFINE_double(check_tolerance, 1e-3, "-check_cpu: largest max |diff| / max |CPU| per blob");
+DEFINE_string(check_against, "",
+              "as -check_cpu, with this net (prototxt, same blob names) as the CPU side");
+DEFINE_double(check_tolerance, 1e-3,
+              "-check_cpu, -check_against: largest max |diff| / max |CPU| per blob");
 
 namespace {
 
@@ -91,32 +99,48 @@ void WaitForDevice() {
 #endif
 }
 
-// One forward from the seed in the current mode, then one on the CPU; returns the number of
-// blobs whose relative difference exceeds the tolerance.
-int CompareWithCpu(caffe::Net<float>* net, const std::string& device) {
+// Every blob of one forward from the seed, in the current mode: the nets' inputs are drawn by
+// fillers on the host, so every forward from the seed sees the same input.
+std::vector<std::vector<float> > ForwardFromSeed(caffe::Net<float>* net) {
   const unsigned int kSeed = 1701;
   caffe::Caffe::set_random_seed(kSeed);
   net->Forward();
-  const std::vector<caffe::shared_ptr<caffe::Blob<float> > >& blobs = net->blobs();
-  std::vector<std::vector<float> > first;
-  for (size_t i = 0; i < blobs.size(); ++i)
-    first.emplace_back(blobs[i]->cpu_data(), blobs[i]->cpu_data() + blobs[i]->count());
+  std::vector<std::vector<float> > values;
+  for (const caffe::shared_ptr<caffe::Blob<float> >& blob : net->blobs())
+    values.emplace_back(blob->cpu_data(), blob->cpu_data() + blob->count());
+  return values;
+}
+
+// One forward of `net` from the seed in the current mode, then one of `reference` (`net` itself
+// for -check_cpu) on the CPU; compares each blob of `net` with the reference's blob of its name
+// (which the caller made sure exists) and returns the number over the tolerance.
+int CompareWithCpu(caffe::Net<float>* net, caffe::Net<float>* reference,
+                   const std::string& device, const std::string& reference_name) {
+  const std::vector<std::vector<float> > first = ForwardFromSeed(net);
   caffe::Caffe::set_mode(caffe::Caffe::CPU);
-  caffe::Caffe::set_random_seed(kSeed);
-  net->Forward();
+  const std::vector<std::vector<float> > cpu_values = ForwardFromSeed(reference);
   int over = 0;
   double worst = 0;
   std::string worst_name = "-";
-  for (size_t i = 0; i < blobs.size(); ++i) {
-    const float* cpu = blobs[i]->cpu_data();
+  for (size_t i = 0; i < first.size(); ++i) {
+    const std::string& name = net->blob_names()[i];
+    const std::vector<std::string>& names = reference->blob_names();
+    const std::vector<float>& cpu =
+        cpu_values[std::find(names.begin(), names.end(), name) - names.begin()];
+    if (cpu.size() != first[i].size()) {  // another shape: as far off as can be
+      ++over;
+      std::printf("fassst_time: blob %s: %zu values, %zu on the CPU: over\n", name.c_str(),
+                  first[i].size(), cpu.size());
+      worst = std::numeric_limits<double>::infinity(), worst_name = name;
+      continue;
+    }
     double diff = 0, scale = 0;
-    for (int k = 0; k < blobs[i]->count(); ++k) {
+    for (size_t k = 0; k < cpu.size(); ++k) {
       scale = std::max(scale, std::fabs(static_cast<double>(cpu[k])));
       diff = std::max(diff, std::fabs(static_cast<double>(first[i][k]) - cpu[k]));
     }
     // NaN anywhere makes the comparison false, so it counts as over
     const double rel = scale > 0 ? diff / scale : diff;
-    const std::string& name = net->blob_names()[i];
     if (!(rel <= FLAGS_check_tolerance)) {
       ++over;
       std::printf("fassst_time: blob %s: max |diff| %.3g, max |CPU| %.3g, relative %.3g: over "
@@ -124,9 +148,10 @@ int CompareWithCpu(caffe::Net<float>* net, const std::string& device) {
     }
     if (std::isnan(rel) ? !std::isnan(worst) : rel > worst) worst = rel, worst_name = name;
   }
-  std::printf("fassst_time: %s: %s vs CPU over %zu blobs: worst relative difference %.3g (blob "
-              "%s); %d over %.3g\n", FLAGS_model.c_str(), device.c_str(), blobs.size(), worst,
-              worst_name.c_str(), over, FLAGS_check_tolerance);
+  std::printf("fassst_time: %s: %s vs %s over %zu blobs: worst relative difference %.3g (blob "
+              "%s); %d over %.3g\n", FLAGS_model.c_str(), device.c_str(),
+              reference_name.c_str(), first.size(), worst, worst_name.c_str(), over,
+              FLAGS_check_tolerance);
   return over;
 }
 
@@ -137,7 +162,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "times whole forward passes of a net, one synchronisation per pass\n"
       "usage: fassst_time -model NET.prototxt [-weights W] [-iterations N] [-warmup N] [-gpu ID]\n"
-      "                   [-check_cpu [-check_tolerance T]]");
+      "                   [-check_cpu | -check_against OTHER.prototxt] [-check_tolerance T]");
   caffe::GlobalInit(&argc, &argv);
   if (FLAGS_model.empty()) return Fail("-model: required (a prototxt)");
   if (!Readable(FLAGS_model)) return Fail(FLAGS_model + ": cannot read the -model file");
@@ -146,6 +171,10 @@ int main(int argc, char** argv) {
   if (FLAGS_iterations < 1) return Fail("-iterations: expected >= 1");
   if (FLAGS_warmup < 0) return Fail("-warmup: expected >= 0");
   if (!(FLAGS_check_tolerance >= 0)) return Fail("-check_tolerance: expected >= 0");
+  if (FLAGS_check_cpu && !FLAGS_check_against.empty())
+    return Fail("-check_cpu and -check_against: one or the other");
+  if (!FLAGS_check_against.empty() && !Readable(FLAGS_check_against))
+    return Fail(FLAGS_check_against + ": cannot read the -check_against file");
   std::string device = "CPU";
   if (FLAGS_gpu >= 0) {
 #ifdef CPU_ONLY
@@ -163,6 +192,9 @@ int main(int argc, char** argv) {
   caffe::NetParameter model;
   if (!caffe::ReadProtoFromTextFile(FLAGS_model, &model))
     return Fail(FLAGS_model + ": not a net prototxt (NetParameter in text format)");
+  caffe::NetParameter other;
+  if (!FLAGS_check_against.empty() && !caffe::ReadProtoFromTextFile(FLAGS_check_against, &other))
+    return Fail(FLAGS_check_against + ": not a net prototxt (NetParameter in text format)");
   caffe::NetParameter weights;
   if (!FLAGS_weights.empty() && !caffe::ReadProtoFromBinaryFile(FLAGS_weights, &weights))
     return Fail(FLAGS_weights + ": not a caffemodel (NetParameter in binary format)");
@@ -175,6 +207,26 @@ int main(int argc, char** argv) {
     if (!misfit.empty())
       return Fail(FLAGS_weights + ": does not fit " + FLAGS_model + ": " + misfit);
     net.CopyTrainedLayersFrom(weights);
+  }
+  caffe::shared_ptr<caffe::Net<float> > reference;  // -check_against's net
+  std::string reference_name = "CPU";
+  if (!FLAGS_check_against.empty()) {
+    reference.reset(new caffe::Net<float>(FLAGS_check_against, caffe::TEST));
+    reference_name = FLAGS_check_against + " on the CPU";
+    if (!reference->input_blobs().empty())
+      return Fail(FLAGS_check_against + ": the net has input blobs; compare a net that makes "
+                  "its own input");
+    for (const std::string& name : net.blob_names()) {
+      if (!reference->has_blob(name))
+        return Fail(FLAGS_check_against + ": has no blob " + name + " to compare with " +
+                    FLAGS_model + "'s");
+    }
+    caffe::NetParameter trained;  // the same weights, fillers drawn once
+    net.ToProto(&trained, false);
+    const std::string misfit = Misfit(*reference, trained);
+    if (!misfit.empty())
+      return Fail(FLAGS_check_against + ": cannot take " + FLAGS_model + "'s weights: " + misfit);
+    reference->CopyTrainedLayersFrom(trained);
   }
 
   for (int i = 0; i < FLAGS_warmup; ++i) net.Forward();
@@ -196,6 +248,8 @@ int main(int argc, char** argv) {
   std::printf("fassst_time: %s: forward over %zu passes: median %.3f ms, mean %.3f ms, "
               "min %.3f ms, max %.3f ms (%s)\n", FLAGS_model.c_str(), n, median, sum / n,
               sorted.front(), sorted.back(), device.c_str());
-  if (FLAGS_check_cpu && CompareWithCpu(&net, device) > 0) return 1;
+  if ((FLAGS_check_cpu || reference) &&
+      CompareWithCpu(&net, reference ? reference.get() : &net, device, reference_name) > 0)
+    return 1;
   return 0;
 }
