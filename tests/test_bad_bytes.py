@@ -7,7 +7,7 @@ copy, pycocotools' C code reads cut-off RLE strings past their end).
 
 Property-based with hypothesis, derandomized and with fixed example counts, so each run feeds
 the same inputs. The readers: photos (image_io.read_rgb, for training and inference alike),
-COCO annotation files (CocoDataset, the evaluator's ground truth), results files
+COCO annotation files (CocoDataset, the evaluator's ground truth, split_coco.py), results files
 (coco_evaluator.read_results), configs (load_config), caffemodels (weights_fit.check_fits, then
 Caffe's own copy in a forked process that must live) and videos (inference.media.Video).
 """
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from fassst import coco_rle
 from fassst.config import CONFIG_DIR, load_config
 from fassst.data.coco_dataset import CocoDataset, DatasetError, decode_mask, segmentation_to_rle
+from fassst.data.coco_split import split_coco_file
 from fassst.errors import InputError
 from fassst.evaluation.coco_evaluator import evaluate_results, load_coco_gt, read_results
 from fassst.image_io import ImageReadError, read_rgb
@@ -281,6 +282,7 @@ def test_annotation_file_of_random_cut_or_no_bytes_is_refused(coco_set, tmp_path
                      "empty": lambda: b""}[content]())
     refused(lambda: CocoDataset(str(ann), coco_set[1]), ann)
     refused(lambda: load_coco_gt(str(ann)), ann)
+    refused(lambda: split_coco_file(str(ann), str(tmp_path / "split"), n_val=1), ann)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
@@ -291,6 +293,7 @@ def test_annotation_file_of_the_wrong_content_is_read_or_refused(coco_set, tmp_p
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps(data.draw(mutated(doc))))
     _load_all(ann, images)
+    refused_or_read(lambda: split_coco_file(str(ann), str(tmp_path / "split"), n_val=1), ann)
     gt = refused_or_read(lambda: load_coco_gt(str(ann)), ann)
     if gt is not None:
         refused_or_read(lambda: evaluate_results(gt, _results(doc)), "result")

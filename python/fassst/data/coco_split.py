@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from fassst.data.coco_json import check_coco
 from fassst.errors import InputError, read_json
 
 
@@ -32,20 +33,13 @@ def val_count(n_images, n_val=None, val_frac=None, where="annotations"):
 def split_coco(dataset, n_val=None, val_frac=None, seed=0, where="annotations"):
     """(train, val): two COCO dicts from `dataset`, the val one holding n_val images (or
     val_frac of them) drawn by `seed`. `where` names the source in errors."""
-    images = dataset.get("images") if isinstance(dataset, dict) else None
-    if not isinstance(images, list):
-        raise InputError(f"{where}: not a COCO annotation file (a JSON object with 'images')")
+    check_coco(dataset, where)  # unique integer ids, annotations of images in the file
+    images = dataset["images"]
     ids = sorted(img["id"] for img in images)
-    if len(set(ids)) != len(ids):
-        raise InputError(f"{where}: image ids repeat")
     n = val_count(len(ids), n_val, val_frac, where)
     order = np.random.default_rng(seed).permutation(len(ids))
     val_ids = {ids[k] for k in order[:n]}
     anns = dataset.get("annotations", [])
-    known = set(ids)
-    orphans = [a.get("id") for a in anns if a.get("image_id") not in known]
-    if orphans:
-        raise InputError(f"{where}: annotations {orphans[:5]} name images that are not in the file")
 
     def part(keep):
         out = {k: v for k, v in dataset.items() if k not in ("images", "annotations")}
