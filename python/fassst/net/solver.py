@@ -1,8 +1,9 @@
 """SolverParameter for a config: the paper's schedule (batch 8, lr 0.005, 100 epochs).
 
 Readings (not in the paper): SGD with momentum 0.9, weight decay 1e-4, lr x0.1 at 2/3 and 8/9
-of training. batch_size is images per update; iter_size > 1 splits it over several forward/
-backward passes (same update, less memory) for small GPUs.
+of training, and optionally a linear warm-up (solver.warmup_iters). batch_size is images per
+update; iter_size > 1 splits it over several forward/backward passes (same update, less memory)
+for small GPUs.
 """
 from caffe.proto import caffe_pb2
 
@@ -17,6 +18,9 @@ def lr_at(solver_cfg, max_iter, it):
     lr = solver_cfg.base_lr
     if solver_cfg.lr_policy == "multistep":
         lr *= 0.1 ** sum(it >= s for s in step_iters(max_iter))
+    if it < solver_cfg.warmup_iters:
+        alpha = it / solver_cfg.warmup_iters
+        lr *= solver_cfg.warmup_factor * (1 - alpha) + alpha
     return lr
 
 
@@ -43,6 +47,9 @@ def build_solver(cfg, train_net_path, snapshot_prefix, max_iter=None):
         raise ValueError(f"{cfg.name}: lr_policy must be multistep or fixed, got {s.lr_policy}")
     if s.clip_gradients > 0:
         sp.clip_gradients = s.clip_gradients
+    if s.warmup_iters > 0:
+        sp.warmup_iter = s.warmup_iters
+        sp.warmup_factor = s.warmup_factor
     sp.display = 20
     sp.average_loss = 20
     sp.snapshot = s.snapshot_iters
