@@ -28,6 +28,10 @@ class SolverConfig:
     weight_decay: float = 0.0001  # reading: not in the paper
     lr_policy: str = "multistep"  # reading: x0.1 at 2/3 and 8/9 of training
     clip_gradients: float = 0.0  # L2 norm cap of the whole gradient (Caffe's); 0 = off
+    # Linear warm-up (Goyal et al.; the solver's warmup_iter, cmake/patches/0010): the rate
+    # climbs from warmup_factor x to 1 x over the first warmup_iters iterations; 0 = none.
+    warmup_iters: int = 0
+    warmup_factor: float = 0.001
     snapshot_iters: int = 10000
     solver_mode: str = "gpu"     # what `caffe train` uses; pycaffe runners choose their own
     # From this fraction of max_iter on, the IAM's BatchNorm trains with fixed statistics
@@ -114,6 +118,10 @@ def _build(cls, raw, where):
         kind = fields[key].type
         if kind in _KINDS and not _is_kind(value, kind):
             raise ConfigError(f"{where}: {key} must be {_KINDS[kind]}, got {value!r}")
+    missing = sorted(f.name for f in fields.values() if f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING and f.name not in raw)
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
     kwargs = dict(raw)
     if "solver" in kwargs:
         kwargs["solver"] = _build(SolverConfig, kwargs["solver"], where + " [solver]")
@@ -158,6 +166,9 @@ def validate(cfg):
     if cfg.backbone not in BACKBONE_STAGES:
         raise ConfigError(f"{cfg.name}: backbone must be {' or '.join(sorted(BACKBONE_STAGES))}, "
                           f"got {cfg.backbone}")
+    if cfg.solver.warmup_iters < 0 or not 0 < cfg.solver.warmup_factor <= 1:
+        raise ConfigError(f"{cfg.name}: solver.warmup_iters must be >= 0 and solver.warmup_factor "
+                          f"in (0, 1], got {cfg.solver.warmup_iters} and {cfg.solver.warmup_factor}")
     if not 0 <= cfg.solver.freeze_iam_bn_at < 1:
         raise ConfigError(f"{cfg.name}: solver.freeze_iam_bn_at must be in [0, 1) (a fraction of "
                           f"max_iter; 0 = never), got {cfg.solver.freeze_iam_bn_at}")
