@@ -12,6 +12,7 @@ Ctrl-C (or SIGTERM) snapshots before stopping. Caffe's own log is OUT/train.log.
 import argparse
 import json
 import os
+import sys
 
 os.environ.setdefault("GLOG_minloglevel", "0")  # Caffe's INFO log is the run's train.log
 import _init_paths  # noqa: F401,E402
@@ -50,6 +51,9 @@ def main():
                     help="evaluate every K iterations and at the end (default: at every snapshot; "
                          "0: only at the end)")
     ap.add_argument("--gpu", type=cli.nonneg_int, help="GPU id (GPU build); default CPU")
+    ap.add_argument("--stop-on-collapse", action="store_true",
+                    help="end the run (snapshot kept) as soon as the collapse watch reports a blob "
+                         "that no longer depends on the image; --resume without it trains on")
     args = ap.parse_args()
     if bool(args.ann) != bool(args.images):
         ap.error("--ann and --images go together")
@@ -71,8 +75,14 @@ def main():
                    max_iter=args.iters, workers=args.workers,
                    augment=False if args.no_augment else None, gpu=args.gpu,
                    skip_bad_images=args.skip_bad_images, val_ann=args.val_ann,
-                   val_images=args.val_images, eval_every=args.eval_every)
+                   val_images=args.val_images, eval_every=args.eval_every,
+                   stop_on_collapse=args.stop_on_collapse)
     print(json.dumps(result))
+    if result["stopped_by"] == "collapse":
+        print(f"[train] stopped at iteration {result['iter']}: the collapse watch reported a blob "
+              f"({os.path.join(args.out, 'train.log')}); change the recipe and start a new --out, "
+              f"or --resume without --stop-on-collapse to train on", file=sys.stderr)
+        return 3
     return 130 if result["stopped_by"] else 0
 
 
