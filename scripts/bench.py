@@ -23,14 +23,14 @@ bring the logs back, and --from-logs DIR prints forward ms, FPS and ms per part 
 import argparse
 import json
 import os
-import sys
 
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.bench import net_bench
+from fassst.bench import net_bench, net_report
 from fassst.build_paths import REPO_ROOT
 from fassst.config import load_config
+from fassst.errors import MissingFileError
 
 
 def main():
@@ -60,31 +60,29 @@ def main():
                          "stage, --iters rounds over the sample photos")
     args = ap.parse_args()
     if args.from_logs:
-        try:
-            print(net_bench.from_logs(args.from_logs, args.hardware))
-        except (OSError, ValueError) as e:
-            sys.exit(f"error: {e}")
-        return
+        print(net_report.from_logs(args.from_logs, args.hardware))
+        return 0
     if args.export:
         cmds = net_bench.export(load_config(args.config), args.export, args.stock_depthwise,
                                 tuple(args.deploy or net_bench.DEPLOYS), args.stock_conv)
         print(f"wrote the nets to {args.export}; time each with\n  " + "\n  ".join(cmds))
-        return
+        return 0
     if args.weights and not os.path.isfile(args.weights):
-        sys.exit(f"error: {args.weights}: no such caffemodel")
+        raise MissingFileError(f"{args.weights}: no such caffemodel")
     cfg = load_config(args.config)
     name = cfg.name
     if args.profile_python:
         rec = net_bench.profile_python(cfg, os.path.join(args.out, name), args.weights,
                                        args.all_slots, args.iters, args.warmup, args.gpu)
-        _write(os.path.join(args.out, name + "_python"), rec, net_bench.profile_markdown(rec))
-        return
+        _write(os.path.join(args.out, name + "_python"), rec, net_report.profile_markdown(rec))
+        return 0
     rec = net_bench.benchmark(cfg, os.path.join(args.out, name), weights=args.weights,
                               repeats=args.iters, warmup=args.warmup, gpu=args.gpu,
                               stock_depthwise=args.stock_depthwise, all_slots=args.all_slots,
                               deploys=tuple(args.deploy or net_bench.DEPLOYS),
                               stock_conv=args.stock_conv)
-    _write(os.path.join(args.out, name), rec, net_bench.markdown(rec))
+    _write(os.path.join(args.out, name), rec, net_report.markdown(rec))
+    return 0
 
 
 def _write(stem, rec, text):
@@ -97,4 +95,4 @@ def _write(stem, rec, text):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,18 +10,15 @@ data layer and the update), grouped Convolution against DepthwiseConvolution.
 """
 import argparse
 import json
-import os
-import platform
-import sys
 
 import _init_paths  # noqa: F401
 
-import caffe
 from fassst import cli
-from fassst.bench import caffe_time, depthwise_cases
+from fassst.bench import caffe_time, depthwise_cases, machine
 from fassst.bench.timing import CLOCKS
 from fassst.bench.train_step import time_train_step
 from fassst.config import load_config
+from fassst.net.load import use_device
 
 
 def main():
@@ -37,55 +34,32 @@ def main():
     ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
     ap.add_argument("--train-step", metavar="CONFIG", help="time CONFIG's train net instead")
     args = ap.parse_args()
+    if args.clock == "cpu" and args.gpu is not None:
+        ap.error("--clock cpu times the CPU; a GPU run needs --clock wall")
     if args.train_step:
         cfg = load_config(args.train_step)
         t = time_train_step(cfg, repeats=args.repeats)
         print(f"{cfg.name} train net forward + backward, batch {cfg.solver.images_per_pass}, "
               f"median of {args.repeats}: grouped Convolution {t['stock']:.0f} ms, "
               f"DepthwiseConvolution {t['layer']:.0f} ms ({t['stock'] / t['layer']:.2f}x)")
-        return
+        return 0
     if args.export:
         n = caffe_time.write_cases(depthwise_cases.cases(args.size), args.export)
         print(f"wrote {n} nets to {args.export}; time each with\n  caffe time -model "
               f"{args.export}/NAME.prototxt -iterations 50 [-gpu 0] 2> {args.export}/NAME.log")
-        return
+        return 0
     if args.from_logs:
-        try:
-            rows = caffe_time.rows_from_logs(args.from_logs)
-        except (OSError, ValueError) as e:
-            sys.exit(f"error: {e}")
-        print("| layer (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|")
-        for name, fwd, bwd in rows:
-            print(f"| {name} | {fwd:.3f} | {bwd:.3f} |")
-        return
-    if args.gpu is None:
-        caffe.set_mode_cpu()
-        device = f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
-    else:
-        caffe.set_device(args.gpu)
-        caffe.set_mode_gpu()
-        device = f"GPU {args.gpu}"
-    if args.clock == "cpu" and args.gpu is not None:
-        sys.exit("error: --clock cpu times the CPU; a GPU run needs --clock wall")
+        print(caffe_time.logs_markdown(args.from_logs))
+        return 0
+    use_device(args.gpu)
+    device = machine.hardware(args.gpu)
     rows = depthwise_cases.table(args.size, repeats=args.repeats, clock=args.clock)
-    print(f"Depthwise 3x3 convolutions of MobileNetV2 at input {args.size}, {device}, ms "
-          f"({args.clock} clock, median of {args.repeats})\n")
-    print("| channels x side, stride | layers | stock fwd | depthwise fwd | speedup | stock bwd "
-          "| depthwise bwd | speedup |\n|---|---:|---:|---:|---:|---:|---:|---:|")
-    total = [0.0] * 4
-    for r in rows:
-        (sf, sb), (df, db) = r["stock_ms"], r["depthwise_ms"]
-        for i, v in enumerate((sf, df, sb, db)):
-            total[i] += r["count"] * v
-        print(f"| {r['channels']} x {r['side']}, s{r['stride']} | {r['count']} | {sf:.2f} | "
-              f"{df:.2f} | {sf / df:.1f}x | {sb:.2f} | {db:.2f} | {sb / db:.1f}x |")
-    sf, df, sb, db = total
-    print(f"| all 17 layers | 17 | {sf:.1f} | {df:.1f} | {sf / df:.1f}x | {sb:.1f} | {db:.1f} | "
-          f"{sb / db:.1f}x |")
+    print(depthwise_cases.markdown(rows, args.size, device, args.clock, args.repeats))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(device=device, size=args.size, clock=args.clock, rows=rows), f, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,17 +10,14 @@ there, bring the logs back, and --from-logs DIR prints the same table from them.
 """
 import argparse
 import json
-import os
-import platform
-import sys
 
 import _init_paths  # noqa: F401
 
-import caffe
 from fassst import cli
-from fassst.bench import caffe_time
+from fassst.bench import caffe_time, machine
 from fassst.bench.cases import CASES
 from fassst.bench.timing import net_from_spec, time_net
+from fassst.net.load import use_device
 
 
 def main():
@@ -33,16 +30,15 @@ def main():
     ap.add_argument("--from-logs", metavar="DIR", help="print the table from `caffe time` logs")
     args = ap.parse_args()
     if args.export:
-        return export(args.export)
+        count = caffe_time.write_cases(CASES, args.export)
+        print(f"wrote {count} nets to {args.export}; time each with\n  caffe time -model "
+              f"{args.export}/NAME.prototxt -iterations 20 [-gpu 0] 2> {args.export}/NAME.log")
+        return 0
     if args.from_logs:
-        return from_logs(args.from_logs)
-    if args.gpu is None:
-        caffe.set_mode_cpu()
-        device = f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
-    else:
-        caffe.set_device(args.gpu)
-        caffe.set_mode_gpu()
-        device = f"GPU {args.gpu}"
+        print(caffe_time.logs_markdown(args.from_logs))
+        return 0
+    use_device(args.gpu)
+    device = machine.hardware(args.gpu)
     rows = []
     print(f"| layer ({device}) | forward ms | backward ms |\n|---|---:|---:|")
     for name, build, fill in CASES:
@@ -56,23 +52,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(device=device, rows=rows), f, indent=2)
-
-
-def export(out_dir):
-    count = caffe_time.write_cases(CASES, out_dir)
-    print(f"wrote {count} nets to {out_dir}; time each with\n"
-          f"  caffe time -model {out_dir}/NAME.prototxt -iterations 20 [-gpu 0] 2> {out_dir}/NAME.log")
-
-
-def from_logs(log_dir):
-    try:
-        rows = caffe_time.rows_from_logs(log_dir)
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    print("| layer (caffe time, mean) | forward ms | backward ms |\n|---|---:|---:|")
-    for name, fwd, bwd in rows:
-        print(f"| {name} | {fwd:.3f} | {bwd:.3f} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

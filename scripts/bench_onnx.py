@@ -44,7 +44,8 @@ def main():
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,7 +10,7 @@ import argparse
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
 from fassst import cli
-from fassst.data.cityscapes_to_coco import convert_split, write_json
+from fassst.datasets.cityscapes_to_coco import convert_split, write_json
 
 
 def main():

@@ -10,7 +10,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.image_io import ImageReadError
+from fassst.images.read import ImageReadError
 from fassst.imagenet.classify import ImageNetClassifier
 from fassst.weights.convert_mobilenet_v2 import convert
 

@@ -5,9 +5,9 @@ torch, not caffe (the GPU machine's Python cannot load this build's pycaffe).
     scripts/cudnn_probe.py --shapes .gpu/.../cudnn_shapes.json [--json OUT.json]
 
 Times the mask tail's 3x3 convolutions and MobileNetV2's depthwise convolutions (the shapes
-scripts/gpu_bundle.sh wrote) in torch with cuDNN (FP32 and TF32) and with cuDNN disabled: the
+scripts/gpu_bundle.py wrote) in torch with cuDNN (FP32 and TF32) and with cuDNN disabled: the
 cuDNN question for this Caffe, whose GPU build runs convolutions without cuDNN. Prints a table,
-writes JSON for scripts/gpu_report.py (fassst.bench.cudnn_probe has the details). Without torch
+writes JSON for scripts/gpu_report.py (fassst.gpu_check.cudnn_probe has the details). Without torch
 or a CUDA device it says so in one line and exits 3. Run by scripts/gpu_check.sh.
 """
 import argparse
@@ -16,7 +16,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.bench import cudnn_probe
+from fassst.gpu_check import cudnn_probe
 
 
 def main():
@@ -31,10 +31,9 @@ def main():
         cudnn_probe.main(args.shapes, args.json, args.warmup, args.repeats)
     except cudnn_probe.NoDevice as e:
         print(f"cudnn_probe: {e}", file=sys.stderr)
-        sys.exit(3)
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {args.shapes}: {e}")
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

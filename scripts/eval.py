@@ -13,7 +13,6 @@ the paper's numbers (python/fassst/evaluation/targets.json, or --targets); exit 
 import argparse
 import json
 import os
-import sys
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
 from fassst import cli
@@ -63,7 +62,8 @@ def main():
         outcomes = reproduction.check(metrics, args.check, reproduction.load_targets(args.targets))
         print(reproduction.format_outcomes(outcomes))
         if not all(o.ok for o in outcomes):
-            sys.exit(1)
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import os
 import _init_paths  # noqa: F401
 
 from fassst import cli
+from fassst.caffe_tool.generate import write_generated
 from fassst.config import config_names, load_config
-from fassst.net.write import write_generated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The device side of the GPU check: one call on a lent GPU machine, from the repository root,
-# with the bundle of scripts/gpu_bundle.sh carried (.gpu):
+# The device side of the GPU check: one run on a machine with a GPU, from the repository root,
+# with the bundle of scripts/gpu_bundle.py copied there (.gpu):
 #
 #   scripts/gpu_check.sh [--cpu] [--iters N] [--out DIR] [--bundle DIR] [--budget S]
 #                        [--gtest-filter F]
@@ -23,8 +23,8 @@
 #   --budget S      seconds for the whole run (default 540 GPU, 3600 --cpu)
 #   --gtest-filter  passed to fassst_layer_tests (default: all tests; --cpu: the CPU cases)
 #
-# The GPU path is UNVERIFIED until a session lent a GPU runs it: only --cpu ran where this was
-# written (tests/test_gpu_bundle.py).
+# The GPU path is UNVERIFIED until it runs on a GPU: so far only --cpu has run
+# (tests/gpu_check/test_gpu_bundle.py).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cpu=0 iters="" out="${OUT:-}" bundle="$root/.gpu" budget="" filter=""
@@ -47,7 +47,7 @@ die() { echo "error: gpu_check.sh: $*" >&2; exit 2; }
 [[ -z $budget || $budget =~ ^[1-9][0-9]*$ ]] || die "--budget '$budget': expected seconds"
 shopt -s nullglob
 tars=("$bundle"/bundle.tar.*)
-((${#tars[@]} == 1)) || die "$bundle: expected one bundle.tar.* (scripts/gpu_bundle.sh), found ${#tars[@]}"
+((${#tars[@]} == 1)) || die "$bundle: expected one bundle.tar.* (scripts/gpu_bundle.py), found ${#tars[@]}"
 if ((cpu)); then
   budget=${budget:-3600} per_net=600 gtest_limit=600 gpu_flag=() warmup=1
   iters=${iters:-1}
@@ -69,28 +69,18 @@ summary="$R/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 note "gpu_check $(date -u +%FT%TZ) mode $( ((cpu)) && echo cpu || echo gpu) iters ${iters:-plan} budget ${budget}s bundle ${tars[0]##*/}"
 
+# Python's side of this script (python/fassst/gpu_check/device.py): the standard library only.
+device_py=(env "PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m fassst.gpu_check.device)
 if ! tar -xf "${tars[0]}" -C "$work" 2> "$R/unpack.log"; then
-  python3 -c 'import sys, tarfile
-t = tarfile.open(sys.argv[1])
-t.extractall(sys.argv[2], **({"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}))' \
-    "${tars[0]}" "$work" >> "$R/unpack.log" 2>&1 || { cat "$R/unpack.log" >&2; die "cannot unpack ${tars[0]}"; }
+  "${device_py[@]}" unpack "${tars[0]}" "$work" >> "$R/unpack.log" 2>&1 ||
+    { cat "$R/unpack.log" >&2; die "cannot unpack ${tars[0]}"; }
 fi
 cp -r "$B/nets" "$B/bundle.json" "$B/plan.txt" "$B/cudnn_shapes.json" "$R/"
 
 # The bundle's libraries only for its own binaries: python3 and torch keep the machine's.
 ldpath="$B/lib"
 for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64; do [[ -d $d ]] && ldpath+=":$d"; done
-while read -r d; do ldpath+=":$d"; done < <(python3 - 2>/dev/null <<'EOF'
-import glob, os
-try:
-    import nvidia
-except ImportError:
-    raise SystemExit(0)
-for p in nvidia.__path__:
-    for d in sorted(glob.glob(os.path.join(p, "*", "lib"))):
-        print(d)
-EOF
-)
+while read -r d; do ldpath+=":$d"; done < <("${device_py[@]}" lib-dirs 2>/dev/null)
 benv=(env "LD_LIBRARY_PATH=$ldpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GLOG_minloglevel=0 GLOG_logtostderr=1)
 
 last_secs=0
@@ -126,14 +116,7 @@ count() { sed -n "s/^\[$2\] \([0-9]*\) tests\{0,1\}$3.*/\1/p" "$1" | tail -n 1; 
   echo "== nvidia-smi"; timeout 30 nvidia-smi 2>&1
   echo "== gpu"; timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1
   echo "== nvcc"; timeout 30 /usr/local/cuda/bin/nvcc --version 2>&1
-  echo "== python"; timeout 90 python3 -c 'import sys; print(sys.version.split()[0])
-try:
-    import torch
-except ImportError:
-    print("torch: not installed")
-else:
-    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(),
-          "gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")' 2>&1
+  echo "== python"; timeout 90 "${device_py[@]}" versions 2>&1
   echo "== LD_LIBRARY_PATH of the bundle's binaries"; echo "$ldpath"
   for b in caffe fassst_layer_tests fassst_time; do echo "== ldd bin/$b"; "${benv[@]}" ldd "$B/bin/$b" 2>&1; done
 } > "$R/env.txt" 2>&1

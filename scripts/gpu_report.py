@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""The report of a GPU check: what scripts/gpu_check.sh wrote to the device call's $OUT.
+"""The report of a GPU check: what scripts/gpu_check.sh wrote to its --out folder.
 
     scripts/gpu_report.py DIR [--out results/bench/gpu_<date>.md]
 
 DIR holds logs.tar.gz (and summary.txt) as fetched. Prints and writes the layer tests' pass/fail
 count, FPS of the 416 and 768 nets against the targets (200 / 150), the bench.py / bench_depthwise.py /
 bench_layers.py tables from the `caffe time` logs, and cuDNN against this Caffe's convolutions
-(fassst.bench.gpu_report has the details). The logs are unpacked beside the markdown (the same
+(fassst.gpu_check.report has the details). The logs are unpacked beside the markdown (the same
 path without .md). <date> is the day gpu_check.sh ran.
 """
 import argparse
@@ -16,7 +16,7 @@ import re
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.bench import gpu_report
+from fassst.gpu_check import report
 from fassst.build_paths import REPO_ROOT
 from fassst.errors import MissingFileError
 
@@ -41,7 +41,7 @@ def main():
     args = ap.parse_args()
     out = args.out or default_out(args.dir)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    print(gpu_report.report(args.dir, out))
+    print(report.report(args.dir, out))
     print(f"wrote {out}")
 
 

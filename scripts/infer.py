@@ -26,7 +26,7 @@ import _init_paths  # noqa: F401
 from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.inference.backends import BACKENDS, make_predictor
 from fassst.inference.run import predict_media
 

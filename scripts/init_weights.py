@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes a config's train net at the start of training as one caffemodel (the ImageNet backbone,
 the head from its fillers at --seed, the IAM's class prior) and prints its path: the `-weights`
-for Caffe's own tool, which then starts where scripts/train.py starts (python/fassst/weights/
-init_net.py).
+for Caffe's own tool, which then starts where scripts/train.py starts
+(python/fassst/caffe_tool/init_weights.py).
 
     scripts/caffe train -solver solvers/fassst_cpu_sample.prototxt \\
         -weights "$(scripts/init_weights.py --config fassst_cpu_sample)"
@@ -13,8 +13,8 @@ import sys
 import _init_paths  # noqa: F401
 
 from fassst import cli
+from fassst.caffe_tool.init_weights import init_weights
 from fassst.config import load_config
-from fassst.weights.init_net import init_weights
 
 
 def main():

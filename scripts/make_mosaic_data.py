@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds a proxy data set of 2 x 2 mosaics from a COCO set (default: the sample data): more
-images, more instances per image than slots, smaller objects. See python/fassst/data/mosaic.py.
+images, more instances per image than slots, smaller objects. See python/fassst/datasets/mosaic.py.
 
     scripts/make_mosaic_data.py --count 128 --out results/mosaic128
     scripts/train.py --config fassst_cpu_sample --ann results/mosaic128/annotations.json \
@@ -11,8 +11,8 @@ import argparse
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.data.mosaic import describe, make_mosaics
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.mosaic import describe, make_mosaics
+from fassst.datasets.sample_data import ensure_sample_data
 
 
 def main():

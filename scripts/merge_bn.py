@@ -12,7 +12,7 @@ import os
 import _init_paths  # noqa: F401
 
 from fassst import cli
-from fassst.deploy.merge_bn import merge_bn
+from fassst.net.merge_bn import merge_bn
 
 
 def main():

@@ -18,7 +18,7 @@ import _init_paths  # noqa: F401
 from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.engine.seeds import parse_seeds, run_seeds
 from fassst.engine.trainer import check_val_set
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights

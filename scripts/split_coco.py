@@ -11,8 +11,8 @@ import argparse
 
 import _init_paths  # noqa: F401  (this checkout's python/ first on sys.path)
 from fassst import cli
-from fassst.data.coco_split import split_coco_file
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.coco_split import split_coco_file
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.errors import read_json
 
 

@@ -16,7 +16,7 @@ import _init_paths  # noqa: F401
 from fassst import cli
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.diagnostics.net_spread import deploy_spread
 from fassst.diagnostics.spread import collapsed, format_table
 from fassst.errors import InputError, MissingFileError

@@ -20,7 +20,7 @@ import _init_paths  # noqa: F401,E402
 from fassst import cli  # noqa: E402
 from fassst.config import load_config  # noqa: E402
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.engine.trainer import train
 from fassst.net.load import check_config_weights
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights

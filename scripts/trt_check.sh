@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # UNVERIFIED. Written without a GPU: nothing in this script has been run. It is the
-# prepared TensorRT check for a session that is lent one.
+# prepared TensorRT check, to run on a machine with a GPU.
 #
 #   scripts/trt_check.sh fassst.onnx [iterations]
 #

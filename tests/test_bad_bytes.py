@@ -6,7 +6,7 @@ UnicodeDecodeError, ...) and never a crash of the process (Caffe aborts on weigh
 copy, pycocotools' C code reads cut-off RLE strings past their end).
 
 Property-based with hypothesis, derandomized and with fixed example counts, so each run feeds
-the same inputs. The readers: photos (image_io.read_rgb, for training and inference alike),
+the same inputs. The readers: photos (images.read.read_rgb, for training and inference alike),
 COCO annotation files (CocoDataset, the evaluator's ground truth, split_coco.py), results files
 (coco_evaluator.read_results), configs (load_config), caffemodels (weights_fit.check_fits, then
 Caffe's own copy in a forked process that must live) and videos (inference.media.Video).
@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fassst import coco_rle
 from fassst.config import CONFIG_DIR, load_config
+from fassst.data import coco_rle
 from fassst.data.coco_dataset import CocoDataset, DatasetError, decode_mask, segmentation_to_rle
-from fassst.data.coco_split import split_coco_file
+from fassst.datasets.coco_split import split_coco_file
 from fassst.errors import InputError
 from fassst.evaluation.coco_evaluator import evaluate_results, load_coco_gt, read_results
-from fassst.image_io import ImageReadError, read_rgb
+from fassst.images.read import ImageReadError, read_rgb
 from fassst.inference import media
 from fassst.inference.run import predict_media
 

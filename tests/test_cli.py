@@ -7,7 +7,7 @@ from fassst.config import ConfigError
 from fassst.data.coco_dataset import DatasetError
 from fassst.engine.run_dir import RunDirConflict
 from fassst.errors import MissingFileError
-from fassst.image_io import ImageReadError
+from fassst.images.read import ImageReadError
 
 
 def _fail(error):

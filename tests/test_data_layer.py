@@ -16,8 +16,8 @@ from caffe import layers as L
 from fassst.config import load_config
 from fassst.data.layer import data_layer_tops
 from fassst.data.params import parse_params
-from fassst.data.sample_data import ensure_sample_data
-from fassst.image_io import ImageReadError
+from fassst.datasets.sample_data import ensure_sample_data
+from fassst.images.read import ImageReadError
 from fassst.net.fassst_net import build_net
 from fassst.net.train_tops import TRAIN_TOPS
 

@@ -7,7 +7,7 @@ import pytest
 from fassst.data import letterbox as lbx
 from fassst.data.coco_dataset import CocoDataset, decode_mask
 from fassst.data.mask_target import roi_mask_target
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ def _watched_run(tmp_path, constant_iam, stop=False):
     collapse watch checking every 4 from iteration 8; constant_iam zeroes the IAM's output conv
     weights (class logits = the prior's bias for every image): a collapsed head, made to order.
     Returns (warnings, collapse status, the trainer)."""
-    from fassst.data.sample_data import ensure_sample_data
+    from fassst.datasets.sample_data import ensure_sample_data
     from fassst.diagnostics.spread import watched_blobs
     from fassst.engine.trainer import Trainer
     from fassst.weights.convert_mobilenet_v2 import imagenet_weights

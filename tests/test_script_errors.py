@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

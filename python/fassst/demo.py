@@ -10,12 +10,12 @@ import cv2
 
 from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
-from fassst.data.sample_data import ensure_sample_data
+from fassst.datasets.sample_data import ensure_sample_data
 from fassst.engine.evaluate import predict_dataset
 from fassst.engine.trainer import train
 from fassst.evaluation import report
+from fassst.images.draw import montage
 from fassst.inference.predictor import Predictor
-from fassst.vis import montage
 from fassst.weights.convert_mobilenet_v2 import imagenet_weights
 
 

@@ -13,6 +13,7 @@ import re
 from caffe.proto import caffe_pb2
 
 from fassst.bench.layer_cases import SIZE
+from fassst.errors import InputError, MissingFileError, read_json
 
 _LINE = re.compile(r"\]\s+(\S+)\s+(forward|backward): ([0-9.]+) ms")
 _FORWARD = re.compile(r"Average Forward pass: ([0-9.]+) ms")
@@ -87,7 +88,7 @@ def forward_pass_ms(text):
     """`caffe time`'s "Average Forward pass" of a whole net, ms."""
     m = _FORWARD.search(text)
     if not m:
-        raise ValueError("no 'Average Forward pass' line: did `caffe time` finish?")
+        raise InputError("no 'Average Forward pass' line: did `caffe time` finish?")
     return float(m.group(1))
 
 
@@ -99,7 +100,7 @@ def whole_forward_ms(text):
     `caffe time`'s per-layer timers)."""
     m = _WHOLE.search(text)
     if not m:
-        raise ValueError("no 'fassst_time: ... forward over N passes' line: did fassst_time finish?")
+        raise InputError("no 'fassst_time: ... forward over N passes' line: did fassst_time finish?")
     return float(m.group(2))
 
 
@@ -141,15 +142,14 @@ def rows_from_logs(log_dir, partial=False):
     """[(case, forward ms, backward ms)] from the NN_<layer>.log files `caffe time` wrote beside
     write_cases' nets; a case's time is the sum over its timed layers. A missing or unfinished
     log is an error, or with partial=True (a run cut short) that case is left out."""
-    with open(os.path.join(log_dir, "cases.json")) as f:
-        index = json.load(f)
+    index = read_json(os.path.join(log_dir, "cases.json"), "cases.json of write_cases")
     rows = []
     for slug, case in index.items():
         log = os.path.join(log_dir, slug + ".log")
         if not os.path.exists(log):
             if partial:
                 continue
-            raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
+            raise MissingFileError(f"{log}: missing; run `caffe time -model "
                                     f"{log_dir}/{slug}.prototxt ... 2> {log}`")
         with open(log, errors="replace") as f:
             times = parse_log(f.read())
@@ -157,7 +157,14 @@ def rows_from_logs(log_dir, partial=False):
         if missing:
             if partial:
                 continue
-            raise ValueError(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
+            raise InputError(f"{log}: no timing lines for {missing}; did `caffe time` finish?")
         rows.append((case["case"], sum(times[n][0] for n in case["layers"]),
                      sum(times[n][1] for n in case["layers"])))
     return rows
+
+
+def logs_markdown(log_dir):
+    """rows_from_logs as a markdown table (bench_layers.py and bench_depthwise.py --from-logs)."""
+    lines = ["| layer (caffe time, mean) | forward ms | backward ms |", "|---|---:|---:|"]
+    lines += [f"| {name} | {fwd:.3f} | {bwd:.3f} |" for name, fwd, bwd in rows_from_logs(log_dir)]
+    return "\n".join(lines)

@@ -69,3 +69,22 @@ def table(input_size=416, warmup=3, repeats=20, clock="wall"):
         rows.append(dict(channels=c, side=side, stride=stride, count=count,
                          stock_ms=list(stock), depthwise_ms=list(layer)))
     return rows
+
+
+def markdown(rows, input_size, device, clock, repeats):
+    """table()'s rows as markdown, with the speedups and the sum over the 17 layers."""
+    lines = [f"Depthwise 3x3 convolutions of MobileNetV2 at input {input_size}, {device}, ms "
+             f"({clock} clock, median of {repeats})", "",
+             "| channels x side, stride | layers | stock fwd | depthwise fwd | speedup | stock bwd "
+             "| depthwise bwd | speedup |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = [0.0] * 4
+    for r in rows:
+        (sf, sb), (df, db) = r["stock_ms"], r["depthwise_ms"]
+        for i, v in enumerate((sf, df, sb, db)):
+            total[i] += r["count"] * v
+        lines.append(f"| {r['channels']} x {r['side']}, s{r['stride']} | {r['count']} | {sf:.2f} | "
+                     f"{df:.2f} | {sf / df:.1f}x | {sb:.2f} | {db:.2f} | {sb / db:.1f}x |")
+    sf, df, sb, db = total
+    lines.append(f"| all 17 layers | 17 | {sf:.1f} | {df:.1f} | {sf / df:.1f}x | {sb:.1f} | "
+                 f"{db:.1f} | {sb / db:.1f}x |")
+    return "\n".join(lines)

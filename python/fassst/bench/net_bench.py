@@ -1,10 +1,11 @@
-"""Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4.
+"""Whole-net benchmark (scripts/bench.py), shaped like the paper's Tables 2 and 4: the measuring.
+The facts of the machine beside the figures are machine.py's; the markdown is net_report.py's.
 
 For one config it prepares the deploy net (plain, and with BatchNorm folded by merge_bn; on request
 also the plain net with Caffe's grouped Convolution for the depthwise convs, the baseline, and the
 folded net with every Convolution on Caffe's im2col + GEMM, engine: CAFFE, the baseline of the
-CPU's Winograd 3x3 path), then on
-one device, batch 1, after warm-up, median of K rounds, the variants and measures taking turns:
+CPU's Winograd 3x3 path), then on one device, batch 1, after warm-up, median of K rounds, the
+variants and measures taking turns:
   forward only    net.forward() on a letterboxed photo already in the input blob
   end to end      read the photo, letterbox, forward, decode, paste every mask at photo size,
                   RLE-encode the masks (COCO's results format)
@@ -24,31 +25,27 @@ import datetime
 import glob
 import json
 import os
-import platform
 import statistics
-import subprocess
 import time
 
-import numpy as np
 from google.protobuf import text_format
 
 import caffe
 from caffe.proto import caffe_pb2
 
-from fassst import coco_rle, cost
-from fassst.bench import caffe_time, python_side
+from fassst.bench import caffe_time, cost, machine, python_side
 from fassst.build_paths import REPO_ROOT
-from fassst.data import letterbox
-from fassst.data.sample_data import ensure_sample_data
-from fassst.deploy.merge_bn import merge_bn
-from fassst.image_io import read_rgb
+from fassst.data import coco_rle, letterbox
+from fassst.datasets.sample_data import ensure_sample_data
+from fassst.images.read import read_rgb
 from fassst.inference.predictor import Predictor
 from fassst.net.depthwise import as_stock, is_depthwise
 from fassst.net.fassst_net import build_net
+from fassst.net.load import use_device
+from fassst.net.merge_bn import merge_bn
 
 PARTS = ("backbone", "depthwise", "FPN", "IAM", "pyramid", "ROI extraction", "RFF", "tail", "other")
 DEPLOYS = ("plain", "folded")
-PAPER = os.path.join(os.path.dirname(__file__), "paper_efficiency.json")
 
 
 def part_of(layer):
@@ -63,20 +60,8 @@ def part_of(layer):
     return {"mask tail": "tail"}.get(cost.group_of(layer.name), cost.group_of(layer.name))
 
 
-def sgemm_rate(n=2048, repeats=5):
-    """numpy float32 (n x n) @ (n x n), all cores: multiply-adds per second (median)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
-    a @ b  # warm-up: threads started, pages touched
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t0)
-    return n ** 3 / statistics.median(times)
-
-
-def _read_param(path):
+def read_param(path):
+    """The NetParameter of a prototxt file."""
     p = caffe_pb2.NetParameter()
     with open(path) as f:
         text_format.Merge(f.read(), p)
@@ -156,7 +141,7 @@ def prepare(cfg, out_dir, weights=None, stock_depthwise=False, all_slots=False,
     if stock_conv:
         last = variants[-1]
         path = _write(os.path.splitext(last.prototxt)[0] + "_im2col.prototxt",
-                      as_im2col(_read_param(last.prototxt)))
+                      as_im2col(read_param(last.prototxt)))
         variants.append(dataclasses.replace(last, prototxt=path, conv="im2col"))
     return variants, cfg
 
@@ -186,7 +171,7 @@ class _Runner:
 
     def __init__(self, variant, cfg, photo, gpu):
         self.variant = variant
-        self.net_param = _read_param(variant.prototxt)
+        self.net_param = read_param(variant.prototxt)
         self.predictor = Predictor(cfg, variant.caffemodel, gpu=gpu, net_param=self.net_param)
         self.net = self.predictor.net
         image = read_rgb(photo)
@@ -278,172 +263,52 @@ def run_variants(variants, cfg, photos, warmup, repeats, gpu=None, log=print):
     return [r.record() for r in runners]
 
 
-def hardware(gpu=None):
-    if gpu is not None:
-        return f"GPU {gpu} ({gpu_name()})"
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU: {name}, {os.cpu_count()} cores"
-
-
-def gpu_name():
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.splitlines()[0] if out else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def git_hash():
-    try:
-        return subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def load_average():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def benchmark(cfg, out_dir, weights=None, repeats=20, warmup=3, gpu=None,
               stock_depthwise=False, all_slots=False, deploys=DEPLOYS, log=print, sgemm_size=2048,
               stock_conv=False):
     """Prepares, measures and returns the full record (what results/bench/<config>.json holds).
     sgemm_size: side of the numpy matmul that measures this machine's rate (smaller: quicker,
     noisier)."""
-    if gpu is None:
-        caffe.set_mode_cpu()
-    else:
-        caffe.set_device(gpu)
-        caffe.set_mode_gpu()
+    use_device(gpu)
     variants, run_cfg = prepare(cfg, out_dir, weights, stock_depthwise, all_slots, deploys,
                                 stock_conv)
     photos = sample_photos()
     log(f"measuring sgemm (numpy float32, {sgemm_size}^3) ...")
-    rate = sgemm_rate(sgemm_size)
-    load = load_average()
+    rate = machine.sgemm_rate(sgemm_size)
+    load = machine.load_average()
     runs = run_variants(variants, run_cfg, photos, warmup, repeats, gpu, log)
     for r in runs:
         r["fraction_of_sgemm"] = r["gmacs_per_s"] * 1e9 / rate if gpu is None else None
-    rate_after = sgemm_rate(sgemm_size)
+    rate_after = machine.sgemm_rate(sgemm_size)
     return dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
                 num_classes=cfg.num_classes, weights=weights or "random (seed 0)",
-                all_slots=weights is None or all_slots, hardware=hardware(gpu), git=git_hash(),
+                all_slots=weights is None or all_slots, hardware=machine.hardware(gpu),
+                git=machine.git_hash(),
                 paste_rle=python_side.paste_rle_path(),
                 date=datetime.datetime.now().isoformat(timespec="seconds"),
-                load_average_1min=[load, load_average()], repeats=repeats, warmup=warmup,
+                load_average_1min=[load, machine.load_average()], repeats=repeats, warmup=warmup,
                 sgemm_gmacs_per_s=rate / 1e9, sgemm_after_gmacs_per_s=rate_after / 1e9,
-                runs=runs, paper=paper_rows(cfg))
+                runs=runs, paper=cost.paper_rows(cfg))
 
 
 def profile_python(cfg, out_dir, weights=None, all_slots=False, rounds=5, warmup=1, gpu=None,
                    log=print):
     """The Python side stage by stage (fassst.bench.python_side) around the plain deploy net on
     the sample photos; returns its record with the config, ROI setting, git hash and load."""
-    if gpu is None:
-        caffe.set_mode_cpu()
+    use_device(gpu)
     (variant,), run_cfg = prepare(cfg, out_dir, weights, False, all_slots, ("plain",))
     predictor = Predictor(run_cfg, variant.caffemodel, gpu=gpu,
-                          net_param=_read_param(variant.prototxt))
-    load = load_average()
+                          net_param=read_param(variant.prototxt))
+    load = machine.load_average()
     rec = python_side.profile(predictor, sample_photos(), rounds, warmup, log)
     return dict(rec, config=cfg.name, input_size=cfg.input_size, weights=weights or "random (seed 0)",
-                all_slots=weights is None or all_slots, git=git_hash(),
+                all_slots=weights is None or all_slots, git=machine.git_hash(),
                 date=datetime.datetime.now().isoformat(timespec="seconds"),
-                load_average_1min=[load, load_average()])
+                load_average_1min=[load, machine.load_average()])
 
 
-def profile_markdown(rec):
-    title = (f"{rec['config']} (input {rec['input_size']}; weights {rec['weights']}"
-             f"{', all slots' if rec['all_slots'] else ''}); git {rec['git']}, {rec['date']}, 1-min "
-             f"load average {' / '.join(_fmt(x, '.1f') for x in rec['load_average_1min'])}")
-    return python_side.markdown(rec, title)
-
-
-# The paper's efficiency tables, by the config that is its row (configs carry no data-set field).
-PAPER_TABLE_OF = {"fassst_416_coco": "coco", "fassst_768_cityscapes": "cityscapes"}
-
-
-def paper_rows(cfg):
-    """The paper's Table 2 or 4 rows for the config it reports, else None."""
-    key = PAPER_TABLE_OF.get(cfg.name)
-    if key is None:
-        return None
-    with open(PAPER) as f:
-        return json.load(f)[key]
-
-
-def _fmt(v, spec):
-    return "-" if v is None else format(v, spec)
-
-
-def markdown(rec):
-    """The record as markdown: the Table 2/4-shaped table, parts, top layers."""
-    lines = [f"### {rec['config']}: input {rec['input_size']}, n {rec['num_slots']}, "
-             f"C {rec['num_classes']}", "",
-             f"{rec['hardware']}; weights {rec['weights']}"
-             f"{', all n slots through the tail' if rec['all_slots'] else ''}; batch 1, median "
-             f"of {rec['repeats']} after {rec['warmup']} warm-up, the variants taking turns; git "
-             f"{rec['git']}, {rec['date']}; 1-min load average before and after "
-             f"{' / '.join(_fmt(x, '.1f') for x in rec['load_average_1min'])} (other processes "
-             f"share the machine). numpy sgemm in the same run: "
-             f"{rec['sgemm_gmacs_per_s']:.0f} G multiply-adds/s before, "
-             f"{rec['sgemm_after_gmacs_per_s']:.0f} after.", ""]
-    paper = rec.get("paper")
-    title = (f"Shaped like the paper's {paper['table']}" if paper else
-             "The paper has no row for this config (not one of its variants)")
-    lines += [f"{title}. FPS are only comparable within one hardware: the paper's rows are GPU "
-              f"figures, ours name their own hardware.", "",
-              "| method | hardware | input | FPS forward | FPS end to end | G multiply-adds "
-              "| params (M) | caffemodel MB | % of sgemm |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in (paper["rows"] if paper else []):
-        lines.append(f"| {r['method']} | {r['hardware']} | {r.get('input', '-')} | "
-                     f"{_fmt(r.get('fps'), '.1f')} (kind not stated) | - | "
-                     f"{_fmt(r.get('gmacs'), '.1f')} | - | {_fmt(r.get('mb'), '.1f')} | - |")
-    for r in rec["runs"]:
-        frac = r.get("fraction_of_sgemm")
-        lines.append(f"| ours, {r['label']} deploy, {r['rois']} ROIs | {rec['hardware']} | "
-                     f"{rec['input_size']} | {r['forward_fps']:.2f} ({r['forward_ms']:.0f} ms; min "
-                     f"{r['forward_min_ms']:.0f}) | {r['e2e_fps']:.2f} ({r['e2e_ms']:.0f} ms; min "
-                     f"{r['e2e_min_ms']:.0f}) | {r['gmacs']:.2f} | "
-                     f"{r['params'] / 1e6:.2f} | {r['caffemodel_mb']:.2f} | "
-                     f"{'-' if frac is None else f'{100 * frac:.0f}%'} |")
-    runs = rec["runs"]
-    lines += ["", "Parts (each layer timed alone; ms, G multiply-adds, G multiply-adds/s):", "",
-              "| part | " + " | ".join(f"{r['label']} ms" for r in runs) + " | G multiply-adds | "
-              + " | ".join(f"{r['label']} G/s" for r in runs) + " |",
-              "|---|" + "---:|" * (2 * len(runs) + 1)]
-    for part in PARTS:
-        cells = [r["parts"].get(part) for r in runs]
-        if not any(cells):
-            continue
-        gm = next(c["gmacs"] for c in cells if c)
-        lines.append(f"| {part} | " + " | ".join(_fmt(c and c["ms"], ".1f") for c in cells)
-                     + f" | {gm:.2f} | " + " | ".join(
-                         _fmt(c and c["gmacs_per_s"] if c and c["gmacs"] else None, ".1f")
-                         for c in cells) + " |")
-    lines.append("| sum of layers | " + " | ".join(f"{r['layer_sum_ms']:.1f}" for r in runs)
-                 + " | | " + " | ".join("" for _ in runs) + " |")
-    lines += ["", "Python side of end to end (read, letterbox, decode, paste masks at photo size, "
-              "RLE; median per photo): " + ", ".join(
-                  f"{r['label']} {r['python_side_ms']:.1f} ms" for r in runs)]
-    for r in runs:
-        lines += ["", f"Top layers, {r['label']} deploy: " + ", ".join(
-            f"{t['name']} ({t['type']}) {t['ms']:.1f} ms" for t in r["top_layers"][:8])]
-    return "\n".join(lines) + "\n"
-
-
-# ---- The same nets through Caffe's own `caffe time` (machines where pycaffe cannot load) ----
+# The same nets for Caffe's own `caffe time` (machines where pycaffe cannot load); their logs are
+# read back by net_report.from_logs.
 
 def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS, stock_conv=False, env=""):
     """Writes out_dir/<variant>.prototxt for `caffe time -phase TEST` and out_dir/nets.json
@@ -456,7 +321,7 @@ def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS, stock_conv=Fals
     index, commands = {}, []
     for v in variants:
         name = v.label.replace(", ", "_").replace(" ", "_")
-        net = cost.with_rois(_read_param(v.prototxt), cfg.num_slots)
+        net = cost.with_rois(read_param(v.prototxt), cfg.num_slots)
         net = caffe_time.for_caffe_time(net, size=cfg.input_size, force_backward=False)
         _write(os.path.join(out_dir, name + ".prototxt"), net)
         index[name] = dict(label=v.label, deploy=v.deploy, depthwise=v.depthwise, conv=v.conv)
@@ -466,32 +331,3 @@ def export(cfg, out_dir, stock_depthwise=False, deploys=DEPLOYS, stock_conv=Fals
         json.dump(dict(config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots,
                        env=env, nets=index), f, indent=1)
     return commands
-
-
-def from_logs(log_dir, hardware_name):
-    """Markdown: forward ms, FPS and ms per part of each exported net from its `caffe time` log
-    (the mean over its iterations, as the tool reports)."""
-    with open(os.path.join(log_dir, "nets.json")) as f:
-        index = json.load(f)
-    env = f", {index['env']}" if index.get("env") else ""
-    lines = [f"### {index['config']} through `caffe time` ({hardware_name}{env}; input "
-             f"{index['input_size']}, {index['num_slots']} random ROIs through the tail, mean of "
-             f"the tool's iterations)", "",
-             "| net | forward ms | FPS | " + " | ".join(p for p in PARTS) + " |",
-             "|---|---:|---:|" + "---:|" * len(PARTS)]
-    for name, meta in index["nets"].items():
-        log = os.path.join(log_dir, name + ".log")
-        if not os.path.exists(log):
-            raise FileNotFoundError(f"{log}: missing; run `caffe time -model "
-                                    f"{log_dir}/{name}.prototxt -phase TEST ... 2> {log}`")
-        with open(log) as f:
-            text = f.read()
-        total, times = caffe_time.forward_pass_ms(text), caffe_time.parse_log(text)
-        parts = {p: 0.0 for p in PARTS}
-        for layer in _read_param(os.path.join(log_dir, name + ".prototxt")).layer:
-            if layer.name in times:
-                part = "other" if layer.type == "DummyData" else part_of(layer)
-                parts[part] += times[layer.name][0]
-        lines.append(f"| {meta['label']} | {total:.2f} | {1e3 / total:.1f} | "
-                     + " | ".join(f"{parts[p]:.2f}" for p in PARTS) + " |")
-    return "\n".join(lines) + "\n"

@@ -7,7 +7,6 @@ other processes on the machine falls on both alike; after warm-up, the median of
 """
 import dataclasses
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -16,9 +15,10 @@ import numpy as np
 import onnxruntime as ort
 
 import caffe
+from fassst.bench import machine
 from fassst.export.compare import caffe_detections, compare_detections, onnx_detections
 from fassst.export.onnx_export import deploy_net_param, export_deploy, save
-from fassst.net.load import caffe_net
+from fassst.net.load import caffe_net, use_device
 
 
 def all_slots_config(cfg):
@@ -41,14 +41,6 @@ def random_weights(cfg, path, seed=0):
     return path
 
 
-def sgemm_gmacs(n=1024, repeats=5):
-    """numpy float32 matrix product rate on this machine now, G multiply-adds per second."""
-    a = np.random.default_rng(0).random((n, n), np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return n ** 3 / best / 1e9
-
-
 def _timed(fn):
     t0 = time.perf_counter()
     fn()
@@ -63,7 +55,7 @@ def _stats(times_ms):
 def run(cfg, weights=None, iters=10, warmup=2, seed=0):
     """Times both runtimes; returns a dict (the JSON the script writes)."""
     cfg = all_slots_config(cfg)
-    caffe.set_mode_cpu()
+    use_device(None)  # ONNX Runtime's CPU provider against Caffe on the CPU
     with tempfile.TemporaryDirectory() as tmp:
         if weights is None:
             weights = random_weights(cfg, os.path.join(tmp, "random.caffemodel"), seed)
@@ -100,24 +92,14 @@ def run(cfg, weights=None, iters=10, warmup=2, seed=0):
     return dict(
         config=cfg.name, input_size=cfg.input_size, num_slots=cfg.num_slots, rois=cfg.num_slots,
         weights=source, iters=iters, warmup=warmup,
-        machine=dict(cpu=_cpu_name(), cores=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
-                     sgemm_gmacs=round(sgemm_gmacs(), 1)),
+        machine=dict(cpu=machine.cpu_name(), cores=os.cpu_count(),
+                     load_avg_1min=machine.load_average(),
+                     sgemm_gmacs=round(machine.sgemm_rate(1024) / 1e9, 1)),
         versions=dict(onnxruntime=ort.__version__, numpy=np.__version__),
         threads=dict(onnxruntime_intra_op="default (one per physical core)",
                      openblas=os.environ.get("OPENBLAS_NUM_THREADS", "default (all cores)")),
         times={name: _stats(t) for name, t in times.items()},
         agreement=compare_detections(ref, out, cfg.score_threshold))
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def table(result):

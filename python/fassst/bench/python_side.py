@@ -19,8 +19,9 @@ import time
 import cv2
 import numpy as np
 
-from fassst import coco_rle, native
-from fassst.image_io import read_rgb
+from fassst import native
+from fassst.data import coco_rle
+from fassst.images.read import read_rgb
 
 STAGES = ("read", "letterbox + normalise", "decode", "paste masks", "RLE")
 

@@ -30,7 +30,7 @@ from pycocotools.coco import COCO
 
 from fassst.data.coco_json import DatasetError, check_segmentation, read_coco
 from fassst.errors import InputError
-from fassst.image_io import read_rgb
+from fassst.images.read import read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class CocoDataset:
         return os.path.join(self.image_dir, self.coco.imgs[self.image_ids[index]]["file_name"])
 
     def load(self, index):
-        """Sample of image `index` (0..len-1). Raises fassst.image_io.ImageReadError naming the
+        """Sample of image `index` (0..len-1). Raises fassst.images.read.ImageReadError naming the
         file when it is missing or undecodable, DatasetError when its size contradicts the json."""
         img_id = self.image_ids[index]
         info = self.coco.imgs[img_id]

@@ -23,7 +23,7 @@ from fassst.data.augment import color_jitter, draw_flip, draw_jitter, draw_place
 from fassst.data.coco_dataset import CocoDataset, DatasetError, decode_mask
 from fassst.data.letterbox import fit, image_to_input
 from fassst.data.mask_target import mask_targets
-from fassst.image_io import ImageReadError
+from fassst.images.read import ImageReadError
 from fassst.net.geometry import grid_side, roi_sides
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from fassst.data.coco_dataset import CocoDataset
 from fassst.evaluation.coco_evaluator import COCOEvaluator
-from fassst.vis import write_overlay
+from fassst.images.draw import write_overlay
 
 
 def predict_dataset(predictor, ann, images, overlay_dir=None, quiet=False):

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from fassst import coco_rle
+from fassst.data import coco_rle
 from fassst.data.cityscapes_labels import CLASSES, LABEL_IDS
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from fassst import coco_rle
+from fassst.data import coco_rle
 from fassst.data.coco_json import check_coco, check_segmentation, rle_problem
 from fassst.errors import InputError, read_json
 

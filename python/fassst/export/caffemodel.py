@@ -7,8 +7,8 @@ import types
 
 import numpy as np
 
-from fassst.deploy import merge_bn
 from fassst.export.graph import ExportError
+from fassst.net import merge_bn
 from fassst.net.weights_fit import blob_shape, parse_caffemodel
 
 
@@ -34,7 +34,7 @@ def read_caffemodel(path):
 
 def fold_batchnorm(net_param, blobs):
     """(NetParameter, blobs) with every BatchNorm (+ Scale) after a (De)Convolution folded into
-    it, by deploy/merge_bn.py's rules and arithmetic (float64, then float32)."""
+    it, by net/merge_bn.py's rules and arithmetic (float64, then float32)."""
     merges = merge_bn.find_merges(net_param)
     out_blobs = dict(blobs)
     wrap = lambda arrays: [types.SimpleNamespace(data=a) for a in arrays]  # noqa: E731

@@ -1,6 +1,6 @@
 """Caffe NetParameter + caffemodel blobs -> ONNX model, and the FASSST deploy net's export.
 
-`convert_net` walks the layers in order, as cost.py and deploy/merge_bn.py do, and hands each to
+`convert_net` walks the layers in order, as bench/cost.py and net/merge_bn.py do, and hands each to
 the converter of its type (caffe_layers.py, fassst_layers.py); an unknown type stops the export
 naming the layer. Layers are filtered by phase as Caffe filters them for TEST.
 

@@ -2,9 +2,9 @@
 import numpy as np
 
 import caffe
-from fassst.image_io import read_rgb
 from fassst.imagenet.labels import class_names
 from fassst.imagenet.preprocess import imagenet_input
+from fassst.images.read import read_rgb
 
 
 class ImageNetClassifier:

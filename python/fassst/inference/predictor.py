@@ -14,23 +14,19 @@ import caffe
 from fassst.errors import MissingFileError
 from fassst.inference.letterbox_predictor import LetterboxPredictor
 from fassst.net.fassst_net import build_net
-from fassst.net.load import caffe_net
+from fassst.net.load import caffe_net, use_device
 
 
 class Predictor(LetterboxPredictor):
     def __init__(self, cfg, weights, gpu=None, score_threshold=None, mask_threshold=0.5,
                  net_param=None):
         """net_param: a deploy NetParameter to run instead of build_net(cfg, "deploy"), e.g. the
-        BatchNorm-folded one (fassst.deploy.merge_bn); its blobs must be the deploy net's."""
+        BatchNorm-folded one (fassst.net.merge_bn); its blobs must be the deploy net's."""
         if not os.path.isfile(weights):
             raise MissingFileError(f"{weights}: no such caffemodel (train one with scripts/train.py)")
         if score_threshold is not None:
             cfg = dataclasses.replace(cfg, score_threshold=score_threshold)
-        if gpu is None:
-            caffe.set_mode_cpu()
-        else:
-            caffe.set_device(gpu)
-            caffe.set_mode_gpu()
+        use_device(gpu)
         super().__init__(cfg, mask_threshold)
         if net_param is None:
             net_param = build_net(cfg, "deploy")

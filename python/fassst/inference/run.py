@@ -12,9 +12,9 @@ from typing import List, NamedTuple
 import cv2
 
 from fassst.evaluation.coco_evaluator import instances_to_results
-from fassst.image_io import ImageReadError, read_rgb
+from fassst.images.draw import overlay_instances, write_overlay
+from fassst.images.read import ImageReadError, read_rgb
 from fassst.inference import media
-from fassst.vis import overlay_instances, write_overlay
 
 
 class MediaRun(NamedTuple):

@@ -25,6 +25,15 @@ def caffe_net(net_param, phase, weights=None, cfg=None, complete=False):
     return net
 
 
+def use_device(gpu=None):
+    """Runs Caffe on the CPU (gpu None) or on GPU `gpu` (a GPU build), for the nets made after."""
+    if gpu is None:
+        caffe.set_mode_cpu()
+    else:
+        caffe.set_device(gpu)
+        caffe.set_mode_gpu()
+
+
 def check_config_weights(cfg, weights):
     """Raises WeightsMismatch (or MissingFileError) unless `weights` fits cfg's train net, the
     net a training run copies them into (built here with Input layers, one image, fillers)."""

@@ -8,14 +8,14 @@ when it is missing (docs/REPRODUCE.md, "Data").
     DIR/cityscapes/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png
 
 These are the official archives unpacked in place. Cityscapes is converted once per split to a
-COCO json with the paper's 8 classes (data/cityscapes_to_coco.py), cached in the work folder
+COCO json with the paper's 8 classes (datasets/cityscapes_to_coco.py), cached in the work folder
 beside a stamp naming the source, so a data root is only read.
 """
 import json
 import os
 
 from fassst.data.cityscapes_labels import CATEGORIES as CITYSCAPES_CATEGORIES
-from fassst.data.cityscapes_to_coco import convert_split, polygon_files, write_json
+from fassst.datasets.cityscapes_to_coco import convert_split, polygon_files, write_json
 from fassst.errors import InputError, read_json
 from fassst.reproduce.paths import rel
 

@@ -24,8 +24,7 @@ import os
 import time
 from typing import Callable, Optional
 
-from fassst import cost
-from fassst.bench import net_bench
+from fassst.bench import cost, net_bench
 from fassst.config import to_dict
 from fassst.data.coco_dataset import CocoDataset
 from fassst.engine.evaluate import predict_dataset
@@ -33,7 +32,6 @@ from fassst.engine.run_dir import git_revision, newest_solverstate, snapshot_ite
 from fassst.engine.trainer import train
 from fassst.evaluation import report
 from fassst.inference.predictor import Predictor
-from fassst.net.fassst_net import build_net
 from fassst.reproduce.data_root import DataRoot
 from fassst.reproduce.paths import rel
 from fassst.reproduce.testdev import write_submission
@@ -208,10 +206,9 @@ def _speed(cell, ctx, d, weights):
 def count_cost(cfg):
     """Multiply-adds and parameters of the deploy net with n ROIs through the tail, and the
     fp32 caffemodel size (scripts/flops.py's figures)."""
-    rows, net = cost.layer_costs(cost.with_rois(build_net(cfg, "deploy"), cfg.num_slots))
-    total = cost.summarize(rows, net)
-    return dict(gmacs=total["macs"] / 1e9, params_m=total["params"] / 1e6,
-                caffemodel_mb=total["caffemodel_bytes"] / 1e6, rois=cfg.num_slots)
+    c = cost.count(cfg)
+    return dict(gmacs=c["gmacs"], params_m=c["params"] / 1e6, caffemodel_mb=c["caffemodel_mb"],
+                rois=c["rois"])
 
 
 def commands(cell, ctx, d, config_path, trained, weights):

@@ -22,8 +22,8 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from PIL import Image
 
 from fassst.data.coco_dataset import CocoDataset, decode_mask
-from fassst.data.sample_data import ensure_sample_data
-from fassst.image_io import read_rgb
+from fassst.datasets.sample_data import ensure_sample_data
+from fassst.images.read import read_rgb
 
 VERSION = 1  # bump when the content changes
 TEST_DEV_IMAGES = 4

@@ -176,13 +176,13 @@ def convert(out_dir=None, force=False, log=print):
 
 def convert_folded(out_dir=None, log=print):
     """(prototxt, caffemodel) of the converted MobileNetV2 with every BatchNorm + Scale folded
-    into its convolution (deploy/merge_bn.py): what a config with fold_backbone_bn trains from.
+    into its convolution (net/merge_bn.py): what a config with fold_backbone_bn trains from.
     Rebuilt whenever the unfolded conversion is newer."""
     prototxt, caffemodel = convert(out_dir, log=log)
     folded = [p.replace(OUTPUT_NAME, OUTPUT_NAME + "_folded") for p in (prototxt, caffemodel)]
     if all(os.path.isfile(p) and os.path.getmtime(p) >= os.path.getmtime(caffemodel) for p in folded):
         return tuple(folded)
-    from fassst.deploy.merge_bn import merge_bn
+    from fassst.net.merge_bn import merge_bn
     tmp = [p + ".tmp" + os.path.splitext(p)[1] for p in folded]
     merge_bn(prototxt, caffemodel, *tmp)
     for src, dst in zip(tmp, folded):
