@@ -3,8 +3,8 @@
 
 // GPU forward and backward of Convolution and Deconvolution over a whole batch at once: im2col
 // (col2im) for every image of a chunk in one kernel, one strided-batched cuBLAS GEMM for the
-// chunk, the bias in one kernel. The overlay calls it first from Caffe's ConvolutionLayer's and
-// DeconvolutionLayer's Forward_gpu and Backward_gpu (cmake/CaffeOverlay.cmake).
+// chunk, the bias in one kernel. Caffe's ConvolutionLayer's and DeconvolutionLayer's Forward_gpu
+// and Backward_gpu call it first (cmake/patches/0009-batched-gpu-conv-hooks.patch).
 //
 // Why: Caffe's GPU forward loops over the batch, three launches per image (im2col, GEMM, bias
 // GEMM). The mask tail runs every ROI through its convolutions as one batch of 36 (416) or 49

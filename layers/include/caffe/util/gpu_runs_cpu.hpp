@@ -3,8 +3,8 @@
 
 // For layers that have no CUDA code: in a GPU build their Forward_gpu/Backward_gpu run the CPU
 // code. Caffe's SyncedMemory moves the blobs to the host and back, so results are exact and only
-// speed is lost. The overlay (cmake/CaffeOverlay.cmake) uses it for the pinned fork's CPU-only
-// layers, which otherwise break the GPU link.
+// speed is lost. It serves the pinned fork's CPU-only layers, which otherwise break the GPU link
+// (cmake/patches/0002-gpu-runs-cpu-layers.patch).
 #define GPU_RUNS_CPU(classname) \
 template <typename Dtype> \
 void classname<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, \

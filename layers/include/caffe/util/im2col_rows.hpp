@@ -6,7 +6,7 @@
 // - stride_w == 1, dilation_w == 1 (the 3x3 convolutions' im2col);
 // - kernel == stride along both axes, no pad, no dilation: windows that do not overlap (the
 //   2x2 stride-2 deconvolution's col2im, which is then a scatter with no additions).
-// The overlay calls these first from Caffe's own functions (cmake/CaffeOverlay.cmake); they
+// Caffe's own functions call these first (cmake/patches/0007-im2col-runs.patch); they
 // return false, having done nothing, for other parameters.
 //
 // Why: in the mask tail's 3x3 convolutions (36 ROIs x 248 channels x 28 x 28 at 416) the stock

@@ -5,9 +5,9 @@
 // Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016). Each 4 x 4 output tile
 // comes from a 6 x 6 input tile with 36 multiplies per pair of input and output channels instead
 // of 144: 36 GEMMs of (tiles x input channels) by (input channels x output channels), between
-// fixed transforms of a few adds each. The overlay calls it first from Caffe's
-// ConvolutionLayer::Forward_cpu (cmake/CaffeOverlay.cmake); Backward stays Caffe's, the exact
-// gradient of the same function.
+// fixed transforms of a few adds each. Caffe's ConvolutionLayer::Forward_cpu calls it first
+// (cmake/patches/0008-winograd-conv-hook.patch); Backward stays Caffe's, the exact gradient of
+// the same function.
 //
 // Why: the mask tail's two 3x3 convolutions are most of the nets' multiply-adds (64 or 248
 // channels, 28 x 28, over every ROI), and through im2col + GEMM they already ran near the

@@ -1,6 +1,6 @@
-// CUDA twin of the Caffe fork's ReLU6 (its relu6_layer.cpp has CPU code only; the overlay used
-// to give the GPU methods that ran the CPU code, see cmake/CaffeOverlay.cmake). Same formulas as
-// the CPU code, element for element:
+// CUDA twin of the Caffe fork's ReLU6, whose relu6_layer.cpp has CPU code only (the fork's other
+// CPU-only layers run their CPU code in GPU mode: cmake/patches/0002-gpu-runs-cpu-layers.patch).
+// Same formulas as the CPU code, element for element:
 //   y  = min(max(x, 0) + negative_slope min(x, 0), threshold)
 //   dx = dy ((x > 0) + negative_slope (x <= 0)) (x < threshold)
 // Works in place (for negative_slope >= 0): with top == bottom, x is the clipped y, which gives
