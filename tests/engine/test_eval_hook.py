@@ -87,11 +87,11 @@ def _blobs(model, prototxt):
     return {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
 
 
-def _assert_same_blobs(a, b):
+def _assert_same_blobs(a, b, rtol=0.0):
     assert a.keys() == b.keys()
     for name in a:
         for x, y in zip(a[name], b[name]):
-            np.testing.assert_array_equal(x, y, err_msg=name)
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=0, err_msg=name)
 
 
 def _evaluate_here(cfg, weights, ann, images):
@@ -124,7 +124,9 @@ def test_rows_are_the_evaluation_of_each_snapshot(run, data):
             mine = str(out / f"mine_{r['iter']}.caffemodel")
             recompute_bn_stats(cfg, _snapshot(out, r["iter"]), *data, mine, seed=0, quiet=True,
                                iam_bn_frozen=r["iter"] > freeze_at)
-            _assert_same_blobs(_blobs(mine, proto), _blobs(scored, proto))
+            # Last-bit differences in the tail's BatchNorm sums (7e-8 relative) were seen with
+            # other jobs on the machine; any real difference in what precise BN saw is far larger.
+            _assert_same_blobs(_blobs(mine, proto), _blobs(scored, proto), rtol=1e-6)
         assert {c: r[c] for c in COLUMNS} == _evaluate_here(cfg, scored, *data), r["iter"]
     assert len({r["segm_AP"] for r in rows}) > 1  # the rows measure different weights
 
