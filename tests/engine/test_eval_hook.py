@@ -87,11 +87,13 @@ def _blobs(model, prototxt):
     return {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
 
 
-def _assert_same_blobs(a, b, rtol=0.0):
+def _assert_same_blobs(a, b, scale_tol=0.0):
+    """Equal blobs; scale_tol > 0 allows that fraction of each blob's largest |value|."""
     assert a.keys() == b.keys()
     for name in a:
         for x, y in zip(a[name], b[name]):
-            np.testing.assert_allclose(x, y, rtol=rtol, atol=0, err_msg=name)
+            atol = scale_tol * float(np.abs(y).max()) if y.size else 0.0
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)
 
 
 def _evaluate_here(cfg, weights, ann, images):
@@ -124,9 +126,10 @@ def test_rows_are_the_evaluation_of_each_snapshot(run, data):
             mine = str(out / f"mine_{r['iter']}.caffemodel")
             recompute_bn_stats(cfg, _snapshot(out, r["iter"]), *data, mine, seed=0, quiet=True,
                                iam_bn_frozen=r["iter"] > freeze_at)
-            # Last-bit differences in the tail's BatchNorm sums (7e-8 relative) were seen with
-            # other jobs on the machine; any real difference in what precise BN saw is far larger.
-            _assert_same_blobs(_blobs(mine, proto), _blobs(scored, proto), rtol=1e-6)
+            # Recomputed in this process, the tail's BatchNorm sums can differ in their last bits
+            # (up to 7e-7 on sums of about 17, seen at 685df65 too); other snapshots' statistics,
+            # or none, differ by orders of magnitude more.
+            _assert_same_blobs(_blobs(mine, proto), _blobs(scored, proto), scale_tol=1e-6)
         assert {c: r[c] for c in COLUMNS} == _evaluate_here(cfg, scored, *data), r["iter"]
     assert len({r["segm_AP"] for r in rows}) > 1  # the rows measure different weights
 
