@@ -98,4 +98,28 @@ TYPED_TEST(IAMBoxUtilTest, TestDecodeSlotStridedAndTies) {
   EXPECT_NEAR(1, score, 1e-12);
 }
 
+// The cell coding: sigmoid 0.5 is the cell centre, 0 and 1 are one image away on either side.
+TYPED_TEST(IAMBoxUtilTest, TestCellEdgeAndDecode) {
+  typedef TypeParam Dtype;
+  EXPECT_EQ(Dtype(0.25), iam_cell_edge(Dtype(0.5), Dtype(0.25)));
+  EXPECT_EQ(Dtype(-0.75), iam_cell_edge(Dtype(0), Dtype(0.25)));
+  EXPECT_EQ(Dtype(1.25), iam_cell_edge(Dtype(1), Dtype(0.25)));
+  const Dtype L3 = std::log(3.0);  // sigmoid 0.75; -L3 gives 0.25
+  // Cell centre (0.5, 0.25) of a 400 x 200 image: t = 0.25 - 0.5, l = 0.5 - 0.5,
+  // b = 0.25 + 0.5, r = 0.5 + 0.5; t is clipped to the top border.
+  const Dtype v[5] = {-L3, -L3, L3, L3, 1};
+  Dtype box[4], score;
+  int label;
+  iam_decode_slot(v, 1, 1, Dtype(400), Dtype(200), Dtype(1), box, &score, &label, true,
+                  Dtype(0.5), Dtype(0.25));
+  EXPECT_NEAR(0, box[0], 1e-4);
+  EXPECT_NEAR(0, box[1], 1e-4);
+  EXPECT_NEAR(400, box[2], 1e-4);
+  EXPECT_NEAR(150, box[3], 1e-4);
+  // The same values with the image coding: (100, 50, 300, 150).
+  iam_decode_slot(v, 1, 1, Dtype(400), Dtype(200), Dtype(1), box, &score, &label);
+  EXPECT_NEAR(100, box[0], 1e-4);
+  EXPECT_NEAR(50, box[1], 1e-4);
+}
+
 }  // namespace caffe

@@ -305,6 +305,69 @@ TYPED_TEST(IAMDecodeLayerTest, TestNonSquareSlotCount) {
   EXPECT_EQ(3, this->slots_->cpu_data()[1]);
 }
 
+// box_coding CELL, worked by hand: a 300 x 200 image, a 2 x 3 slot grid, C = 1.
+TYPED_TEST(IAMDecodeLayerTest, TestCellCodingHandComputed) {
+  typedef typename TypeParam::Dtype Dtype;
+  const int H = 2, W = 3, V = 5;
+  this->bottom_->Reshape(vector<int>{1, V, H, W});
+  Dtype* m = this->bottom_->mutable_cpu_data();
+  caffe_set(this->bottom_->count(), Dtype(-20), m);  // every slot: edges 0, no class
+  auto logit = [](double p) { return std::log(p / (1 - p)); };
+  // Slot 5 = (y 1, x 2), centre (2.5 / 3, 0.75): sigmoids 0.4, 0.45, 0.55, 0.6 put the edges
+  // at t = 0.75 - 0.2, l = 5/6 - 0.1, b = 0.75 + 0.1, r = 5/6 + 0.2 (past the right border).
+  const double slot5[V] = {logit(0.4), logit(0.45), logit(0.55), logit(0.6), 3};
+  // Slot 0, centre (1/6, 1/4): sigmoids 0.5 put all four edges on the centre, a point grown
+  // to min_box_size 2 about (50, 50).
+  const double slot0[V] = {0, 0, 0, 0, 1};
+  for (int v = 0; v < V; ++v) {
+    m[v * H * W + 5] = slot5[v];
+    m[v * H * W + 0] = slot0[v];
+  }
+  LayerParameter param = this->Param(1, 0.5, 0, 300, 200, 2);
+  param.mutable_iam_decode_param()->set_box_coding(IAMDecodeParameter_BoxCoding_CELL);
+  this->Run(param);
+  const double s3 = 1 / (1 + std::exp(-3.0)), s1 = 1 / (1 + std::exp(-1.0));
+  this->ExpectTops({{0, 300 * (2.5 / 3 - 0.1), 200 * 0.55, 300, 200 * 0.85, s3, 0, 5},
+                    {0, 49, 49, 51, 51, s1, 0, 0}});
+}
+
+// With box_coding CELL the (N, n, 4 + C) layout of a square n decodes like the S x S map.
+TYPED_TEST(IAMDecodeLayerTest, TestCellCodingLayoutsAgree) {
+  typedef typename TypeParam::Dtype Dtype;
+  const int N = 2, V = 6, S = 3;
+  Blob<Dtype> map(vector<int>{N, V, S, S});
+  Caffe::set_random_seed(1702);
+  FillerParameter fp;
+  fp.set_std(2);
+  GaussianFiller<Dtype> filler(fp);
+  filler.Fill(&map);
+  const Dtype* m = map.cpu_data();
+  this->bottom_->Reshape(vector<int>{N, S * S, V});
+  Dtype* flat = this->bottom_->mutable_cpu_data();
+  for (int i = 0; i < N; ++i)
+    for (int v = 0; v < V; ++v)
+      for (int s = 0; s < S * S; ++s) flat[(i * S * S + s) * V + v] = m[(i * V + v) * S * S + s];
+  LayerParameter param = this->Param(2, 0.3, 0, 90, 60, 1);
+  param.mutable_iam_decode_param()->set_box_coding(IAMDecodeParameter_BoxCoding_CELL);
+  this->Run(param);
+  vector<Blob<Dtype>*> want;
+  for (Blob<Dtype>* b : this->top_vec_) {
+    want.push_back(new Blob<Dtype>());
+    want.back()->CopyFrom(*b, false, true);
+  }
+  ASSERT_GT(want[0]->num(), 4);
+  vector<Blob<Dtype>*> map_vec(1, &map);
+  IAMDecodeLayer<Dtype> layer(param);
+  layer.SetUp(map_vec, this->top_vec_);
+  layer.Forward(map_vec, this->top_vec_);
+  for (int t = 0; t < 4; ++t) {
+    ASSERT_EQ(want[t]->shape(), this->top_vec_[t]->shape());
+    for (int j = 0; j < want[t]->count(); ++j)
+      EXPECT_EQ(want[t]->cpu_data()[j], this->top_vec_[t]->cpu_data()[j]) << "top " << t;
+    delete want[t];
+  }
+}
+
 typedef IAMDecodeLayerTest<CPUDevice<float> > IAMDecodeLayerDeathTest;
 
 TEST_F(IAMDecodeLayerDeathTest, RejectsValueCount3Axis) {
@@ -323,6 +386,16 @@ TEST_F(IAMDecodeLayerDeathTest, RejectsValueCount4Axis) {
   EXPECT_DEATH(layer.SetUp(this->bottom_vec_, this->top_vec_),
                "iam: bottom 1 10 3 3 .* has 10 values per slot, expected 4 \\+ num_classes = "
                "4 \\+ 5");
+}
+
+TEST_F(IAMDecodeLayerDeathTest, RejectsCellCodingWithoutGrid) {
+  this->bottom_->Reshape(vector<int>{1, 5, 5});
+  LayerParameter param = this->Param(1, 0.05, 0, 10, 10, 1);
+  param.mutable_iam_decode_param()->set_box_coding(IAMDecodeParameter_BoxCoding_CELL);
+  IAMDecodeLayer<float> layer(param);
+  EXPECT_DEATH(layer.SetUp(this->bottom_vec_, this->top_vec_),
+               "iam: box_coding CELL needs the slot grid; bottom 1 5 5 .* has 5 slots, not a "
+               "square");
 }
 
 TEST_F(IAMDecodeLayerDeathTest, RejectsAxes) {
@@ -358,6 +431,8 @@ TYPED_TEST_CASE(IAMDecodeLayerCPUvsGPUTest, TestDtypes);
 
 TYPED_TEST(IAMDecodeLayerCPUvsGPUTest, TestSameTops) {
   typedef TypeParam Dtype;
+  for (int coding = 0; coding < 2; ++coding) {
+  SCOPED_TRACE(coding == 0 ? "box_coding IMAGE" : "box_coding CELL");
   Blob<Dtype> in(vector<int>{4, 84, 6, 6});
   Caffe::set_random_seed(1701);
   FillerParameter fp;
@@ -372,6 +447,8 @@ TYPED_TEST(IAMDecodeLayerCPUvsGPUTest, TestSameTops) {
     LayerParameter param;
     param.mutable_iam_decode_param()->set_score_threshold(0.9);
     param.mutable_iam_decode_param()->set_top_k(20);
+    param.mutable_iam_decode_param()->set_box_coding(
+        static_cast<IAMDecodeParameter_BoxCoding>(coding));
     IAMDecodeLayer<Dtype> layer(param);
     layer.SetUp(bottom, top);
     layer.Forward(bottom, top);
@@ -391,6 +468,7 @@ TYPED_TEST(IAMDecodeLayerCPUvsGPUTest, TestSameTops) {
         EXPECT_NEAR(tops[0][t].cpu_data()[j], tops[1][t].cpu_data()[j], tol) << "top " << t;
       }
     }
+  }
   }
 }
 #endif  // CPU_ONLY

@@ -10,6 +10,7 @@ from typing import Tuple
 
 from fassst.errors import InputError, MissingFileError, read_json
 
+BOX_CODINGS = ("image", "cell")  # IAMDecodeParameter.BoxCoding IMAGE, CELL
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
@@ -90,6 +91,9 @@ class FassstConfig:
     focal_gamma: float = 2.0         # Lc
     loc_focal_gamma: float = 0.0     # Ll: 0 = BCE; gamma 2 stalls localisation (docs/DESIGN.md)
     score_threshold: float = 0.05    # deploy: IAMDecode keeps slots above this
+    # What the IAM's t, l, b, r mean: "image" fractions of the image (the paper's reading), or
+    # "cell" offsets from the slot's cell centre (IAMDecodeParameter.box_coding; docs/DESIGN.md)
+    box_coding: str = "image"
     max_train_rois: int = 64         # train prototxt with Input layers: ROI blob size
     train_augment: bool = True       # flip + colour jitter in training (off: memorise, the demo)
     # With train_augment: each photo shrunk to a random [train_scale_min, 1] of its letterbox
@@ -184,6 +188,9 @@ def validate(cfg):
         raise ConfigError(f"{cfg.name}: cls_prior must be in [0, 1) (0 = off), got {cfg.cls_prior}")
     if cfg.iam_pool not in ("early", "last"):
         raise ConfigError(f"{cfg.name}: iam_pool must be \"early\" or \"last\", got {cfg.iam_pool!r}")
+    if cfg.box_coding not in BOX_CODINGS:
+        raise ConfigError(f"{cfg.name}: box_coding must be \"image\" or \"cell\", "
+                          f"got {cfg.box_coding!r}")
     if not 0 < cfg.train_scale_min <= 1:
         raise ConfigError(f"{cfg.name}: train_scale_min must be in (0, 1] (1 = no scale jitter), "
                           f"got {cfg.train_scale_min}")

@@ -13,6 +13,7 @@ from fassst.bench.timing import net_from_spec
 from fassst.build_paths import REPO_ROOT
 from fassst.caffe_tool.generate import generated_files
 from fassst.config import config_names, load_config
+from fassst.data.layer import data_layer_tops
 from fassst.net import geometry
 from fassst.net.fassst_net import build_net
 from fassst.net.losses import loss_weights
@@ -186,3 +187,20 @@ def test_iam_pool_position(where):
 def test_iam_pool_setting_is_checked():
     with pytest.raises(ValueError, match="iam_pool"):
         load_config("fassst_cpu_sample_n36", iam_pool="middle")
+
+
+def test_box_coding_reaches_the_decoder_and_the_data_layer(tmp_path):
+    """"cell" sets IAMDecode's box_coding and the data layer's targets; "image" leaves both nets
+    as they were (no field written), and anything else is refused by name."""
+    for coding, want in (("image", None), ("cell", caffe.params.IAMDecode.CELL)):
+        cfg = load_config("fassst_cpu_sample", box_coding=coding)
+        deploy = build_net(cfg, "deploy")
+        decode = [la for la in deploy.layer if la.type == "IAMDecode"][0].iam_decode_param
+        assert decode.HasField("box_coding") == (want is not None)
+        assert want is None or decode.box_coding == want
+        ns = caffe.NetSpec()
+        data_layer_tops(ns, cfg, ann="a.json", images="img")
+        param_str = str(ns.to_proto().layer[0].python_param.param_str)
+        assert ('"box_coding": "cell"' in param_str) == (coding == "cell")
+    with pytest.raises(ValueError, match="box_coding"):
+        load_config("fassst_cpu_sample", box_coding="centre")

@@ -329,6 +329,25 @@ def test_iam_decode(tmp_path, param, opset):
             assert s[s.index(2):s.index(2) + 3] == [2, 5, 9]
 
 
+@pytest.mark.parametrize("rank", [4, 3])
+def test_iam_decode_cell_coding(tmp_path, rank):
+    """box_coding CELL: the cell centres the graph builds from the input's shape."""
+    rng = np.random.default_rng(8)
+    x = iam_input(rng, 5, 6)
+    if rank == 3:
+        x = x.reshape(9, 36).T[None].copy()
+    ns = iam_net(9, 6, rank, score_threshold=0.05, min_box_size=2.0, box_coding=P.IAMDecode.CELL)
+    ref, got, _ = run_both(tmp_path, ns, {"iam": x}, ["rois", "scores", "labels", "slots"])
+    assert len(ref["slots"]) > 10
+    image = iam_net(9, 6, rank, score_threshold=0.05, min_box_size=2.0)
+    (tmp_path / "image").mkdir()
+    ref_image, _, _ = run_both(tmp_path / "image", image, {"iam": x}, ["rois"])
+    assert np.abs(ref_image["rois"] - ref["rois"]).max() > 10  # the coding changes the boxes
+    np.testing.assert_array_equal(got["slots"], ref["slots"])
+    np.testing.assert_array_equal(got["labels"], ref["labels"])
+    np.testing.assert_allclose(got["rois"], ref["rois"], **TOL)
+
+
 def test_iam_decode_slot_major_input_and_no_roi(tmp_path):
     rng = np.random.default_rng(6)
     x = iam_input(rng, 3, 4).reshape(7, 16).T[None].copy()  # (1, n, 4 + C)

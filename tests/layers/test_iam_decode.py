@@ -4,7 +4,8 @@ The layer's contract (layers/include/caffe/layers/iam_decode_layer.hpp): per slo
 everything; box (l W, t H, r W, b H) with crossed edges swapped, clipped to the image, each side
 at least min_box_size (grown about its centre, shifted inside; the whole side if the image is
 smaller); score = max class probability, label = its class; keep score > threshold, per image by
-score descending then slot, at most top_k (0 = all).
+score descending then slot, at most top_k (0 = all). With box_coding CELL every edge fraction
+s is first moved to the slot's cell centre c: c + 2 s - 1.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import caffe
 from caffe import layers as L, params as P
+from fassst.data.assign import assign
 from fassst.net.load import caffe_net
 
 ATOL = 1e-4
@@ -33,10 +35,16 @@ def side_ref(a, b, extent, min_size):
     return np.where(short, lo_grown, lo), np.where(short, lo_grown + min_size, hi)
 
 
-def decode_ref(slots, thr, top_k, width, height, min_size):
+def decode_ref(slots, thr, top_k, width, height, min_size, cell=False):
     """slots: (N, n, 4 + C). Returns rois (R, 5), scores, labels, slot indices, in float64."""
     x = slots.astype(np.float64)
     t, l, b, r = (sigmoid(x[..., i]) for i in range(4))
+    if cell:  # a square grid, slot = row * S + col
+        side = int(round(np.sqrt(x.shape[1])))
+        row, col = np.divmod(np.arange(x.shape[1]), side)
+        cy, cx = (row + 0.5) / side, (col + 0.5) / side
+        t, b = cy + 2 * t - 1, cy + 2 * b - 1
+        l, r = cx + 2 * l - 1, cx + 2 * r - 1
     x1, x2 = side_ref(l, r, width, min_size)
     y1, y2 = side_ref(t, b, height, min_size)
     prob = sigmoid(x[..., 4:])
@@ -84,14 +92,15 @@ def to_map(slots):
     return np.ascontiguousarray(slots.transpose(0, 2, 1).reshape(n_img, v, s, s))
 
 
-def run_and_compare(slots, layout, thr, top_k, width=416, height=416, min_size=1.0):
+def run_and_compare(slots, layout, thr, top_k, width=416, height=416, min_size=1.0, cell=False):
     n_cls = slots.shape[2] - 4
     data = slots if layout == "slots" else to_map(slots)
+    coding = dict(box_coding=P.IAMDecode.CELL) if cell else {}
     net = build_net(data.shape, num_classes=n_cls, score_threshold=thr, top_k=top_k,
-                    image_width=width, image_height=height, min_box_size=min_size)
+                    image_width=width, image_height=height, min_box_size=min_size, **coding)
     net.blobs["iam"].data[...] = data
     out = net.forward()
-    rois, scores, labels, slot_idx = decode_ref(slots, thr, top_k, width, height, min_size)
+    rois, scores, labels, slot_idx = decode_ref(slots, thr, top_k, width, height, min_size, cell)
     R = len(scores)
     assert out["rois"].shape == (R, 5)
     assert out["scores"].shape == out["labels"].shape == out["slots"].shape == (R,)
@@ -121,6 +130,44 @@ def test_matches_numpy_decode(layout, n_img, n_slots, n_cls):
     assert 0 < counts[0.9, 0] < counts[0.5, 0] < counts[0.05, 0] < n_img * n_slots
     assert counts[0.05, 5] == 5 * n_img
     assert counts[0.05, n_slots] == counts[0.05, 100] == counts[0.05, 0]
+
+
+@pytest.mark.parametrize("layout", ["slots", "map"])
+@pytest.mark.parametrize("n_slots", [16, 36])
+def test_cell_coding_matches_numpy_decode(layout, n_slots):
+    rng = np.random.default_rng(n_slots + 1)
+    slots = random_iam(rng, 2, n_slots, 8)
+    for thr, top_k in ((0.05, 0), (0.5, 5)):
+        assert run_and_compare(slots, layout, thr, top_k, 320, 256, 2.0, cell=True) > 4
+
+
+@pytest.mark.parametrize("coding", ["image", "cell"])
+def test_assigned_targets_decode_to_the_ground_truth_boxes(coding):
+    """The data side's loc targets (data/assign.py) and the layer's decoding are inverses: the
+    targets' logits, decoded, give back each assigned box, whichever slot (home cell or a
+    neighbour) it landed in."""
+    side, grid, n_cls = 320, 6, 3
+    rng = np.random.default_rng(11)
+    x1y1 = rng.uniform(0, side - 40, (20, 2))
+    boxes = np.concatenate([x1y1, x1y1 + rng.uniform(8, 120, (20, 2))], 1).clip(0, side)
+    boxes[5:9] = boxes[4]  # a clash: three of them end in neighbour cells
+    classes = rng.integers(0, n_cls, 20)
+    a = assign(boxes, classes, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+               grid, n_cls, side, side, box_coding=coding)
+    home = [int((b[1] + b[3]) / 2 // (side / grid)) * grid + int((b[0] + b[2]) / 2 // (side / grid))
+            for b in boxes]
+    assert any(home[i] != s for s, i in a.pairs)  # a neighbour slot is exercised
+    target = a.loc_target.astype(np.float64).clip(1e-7, 1 - 1e-7)
+    slots = np.concatenate([np.log(target / (1 - target)), np.where(a.cls_target > 0, 8.0, -8.0)],
+                           1)[None].astype(np.float32)
+    coding_param = dict(box_coding=P.IAMDecode.CELL) if coding == "cell" else {}
+    net = build_net(slots.shape, num_classes=n_cls, score_threshold=0.5, image_width=side,
+                    image_height=side, min_box_size=0.0, **coding_param)
+    net.blobs["iam"].data[...] = slots
+    out = net.forward()
+    assert sorted(out["slots"].astype(int)) == [s for s, _ in a.pairs]
+    for k, slot in enumerate(out["slots"].astype(int)):
+        np.testing.assert_allclose(out["rois"][k, 1:], boxes[dict(a.pairs)[slot]], atol=2e-3)
 
 
 @pytest.mark.parametrize("width,height,min_size", [(768, 384, 40.0), (416, 416, 0.0),

@@ -10,7 +10,9 @@ Algorithm, per image:
 Crowd regions are never assigned.
 
 Boxes are (x1, y1, x2, y2) in input pixels (pixel edges, no +1), inside the H x W input.
-Targets per slot: loc = (t, l, b, r) = (y1 / H, x1 / W, y2 / H, x2 / W); cls one-hot.
+Targets per slot: loc = (t, l, b, r) = (y1 / H, x1 / W, y2 / H, x2 / W); cls one-hot. With
+box_coding "cell" each edge fraction e becomes (e - c + 1) / 2, c the slot's cell centre (an image
+fraction): the inverse of IAMDecode's CELL decoding, c + 2 s - 1 (caffe/util/iam_box_util.hpp).
 """
 from typing import List, NamedTuple, Tuple
 
@@ -25,12 +27,15 @@ class Assignment(NamedTuple):
     dropped: int               # non-crowd instances left without a cell
 
 
-def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None):
+def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None,
+           box_coding="image"):
     """Assign k instances to grid x grid slots.
 
     boxes (k, 4) input pixels; classes (k,) in 0..C-1; areas (k,) instance sizes (any unit
-    proportional to pixels); crowd (k,) bool or None.
+    proportional to pixels); crowd (k,) bool or None; box_coding "image" or "cell".
     """
+    if box_coding not in ("image", "cell"):
+        raise ValueError(f"box_coding must be 'image' or 'cell', got {box_coding!r}")
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     k, n = len(boxes), grid * grid
     classes = np.asarray(classes, np.int64).reshape(k)
@@ -60,6 +65,10 @@ def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None):
         x1, y1, x2, y2 = boxes[i]
         cls_target[slot, classes[i]] = 1
         loc_target[slot] = (y1 / height, x1 / width, y2 / height, x2 / width)
+        if box_coding == "cell":
+            row, col = divmod(slot, grid)
+            centre = np.array([row + 0.5, col + 0.5, row + 0.5, col + 0.5]) / grid
+            loc_target[slot] = (loc_target[slot] - centre + 1) / 2
         loc_weight[slot] = 1
     return Assignment(cls_target, np.clip(loc_target, 0, 1), loc_weight, pairs, dropped)
 

@@ -144,6 +144,8 @@ def data_layer_tops(ns, cfg, ann, images, batch_size=None, **opts):
                     **opts)
     if cfg.train_scale_min < 1:  # only then: the nets of configs without it stay as they were
         settings.setdefault("scale_min", cfg.train_scale_min)
+    if cfg.box_coding != "image":  # likewise
+        settings.setdefault("box_coding", cfg.box_coding)
     parse_params(settings)  # fail here, naming the key, rather than at net construction
     tops = L.Python(ntop=len(TRAIN_TOPS), python_param=dict(
         module="fassst.data.layer", layer="FassstDataLayer",

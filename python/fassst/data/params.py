@@ -31,6 +31,7 @@ SPEC = {
     "skip_bad_images": (bool, False),  # unreadable image: skip and count instead of failing
     "shuffle": (bool, True),        # a new permutation of the images every epoch
     "start_batch": (int, 0),        # first batch index k (a resumed run starts where it stopped)
+    "box_coding": (str, "image"),   # loc targets: "image" fractions or "cell" offsets (assign.py)
 }
 ENV_ANN, ENV_IMAGES = "FASSST_TRAIN_ANN", "FASSST_TRAIN_IMAGES"  # the generated train nets' data
 _ENV_KEYS = {"ann": "the COCO-format training json", "images": "the folder of its images"}
@@ -64,6 +65,9 @@ def parse_params(param_str):
         # bool is an int subclass in Python, and JSON "1" for a bool is a likely typo: be strict
         if type(value) is not kind and not (kind is float and type(value) is int):
             raise InputError(f"data layer param_str: {key!r} must be {kind.__name__}, "
+                             f"got {value!r}")
+        if key == "box_coding" and value not in ("image", "cell"):
+            raise InputError(f"data layer param_str: 'box_coding' must be \"image\" or \"cell\", "
                              f"got {value!r}")
         if key == "scale_min" and not 0 < value <= 1:
             raise InputError(f"data layer param_str: 'scale_min' must be in (0, 1], got {value}")

@@ -108,7 +108,7 @@ class BatchMaker:
                 lb = lb.placed(*draw_placement(rng, p["scale_min"]))
         boxes = lb.boxes_to_input(s.boxes)
         a = assign(boxes, s.classes, s.areas, self.grid, p["num_classes"],
-                   p["input_size"], p["input_size"])
+                   p["input_size"], p["input_size"], box_coding=p["box_coding"])
         chosen = [i for _, i in a.pairs]
         rois = boxes[chosen].reshape(-1, 4)
         masks = mask_targets([decode_mask(s.rles[i]) for i in chosen], rois, lb.affine,

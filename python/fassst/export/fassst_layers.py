@@ -9,7 +9,9 @@
   layer's bilinear_up2 (half-pixel centres, borders clamped).
 - IAMDecode: iam_box_util.hpp's per-slot arithmetic, in the same order and float32, then the
   layer's selection: score > threshold (strict), sorted by score descending with ties by slot
-  index (ONNX TopK: "the element with the lower index appears first"), at most top_k.
+  index (ONNX TopK: "the element with the lower index appears first"), at most top_k. With
+  box_coding CELL the cell centres come from the input's shape at run time (Range), so one
+  graph serves any grid, as the layer does.
 
 Batch 1 only: IAMDecode squeezes the batch axis (a Squeeze that fails at run time on N > 1)
 and writes batch index 0 into its ROIs.
@@ -104,6 +106,41 @@ def _box_sides(g, edges, p, name):
     return g.node("Concat", [lo, hi], name + "/boxes", axis=1)
 
 
+def _cell_centres(g, squeezed, rank, name):
+    """(n, 4) cell centres as image fractions in t, l, b, r order, slot = y * W + x: the
+    layer's (x + 0.5) / W and (y + 0.5) / H in float32. The grid is the map's H x W (rank 4)
+    or sqrt(n) a side (rank 3)."""
+    shape = g.node("Shape", [squeezed], name + "/in_shape")
+    if rank == 4:  # (4 + C, H, W)
+        h = _slice(g, shape, 1, 2, 0, name + "/grid_h")
+        w = _slice(g, shape, 2, 3, 0, name + "/grid_w")
+    else:  # (n, 4 + C)
+        n = g.node("Cast", [_slice(g, shape, 0, 1, 0, name + "/n_slots")], name + "/n_f",
+                   to=TensorProto.FLOAT)
+        h = w = g.node("Cast", [g.node("Round", [g.node("Sqrt", [n], name + "/side_f")],
+                                       name + "/side_r")], name + "/side", to=TensorProto.INT64)
+    half = g.f32(name + "/half_cell", np.float32(0.5))
+
+    def centres(count, base):  # (count,): (i + 0.5) / count
+        scalar = g.node("Squeeze", [count, g.i64(base + "/axis0", [0])], base + "/count")
+        steps = g.node("Range", [g.i64(base + "/start", 0), scalar, g.i64(base + "/step", 1)],
+                       base + "/index")
+        return g.node("Div", [g.node("Add", [g.node("Cast", [steps], base + "/index_f",
+                                                    to=TensorProto.FLOAT), half], base + "/mid"),
+                              g.node("Cast", [count], base + "/count_f", to=TensorProto.FLOAT)],
+                      base)
+
+    cx = centres(w, name + "/cx")
+    cy = centres(h, name + "/cy")
+    column = g.i64(name + "/column", [-1, 1])
+    cx_slots = g.node("Reshape", [g.node("Tile", [cx, h], name + "/cx_tiled"), column],
+                      name + "/cx_slots")  # x runs fastest
+    cy_grid = g.node("Expand", [g.node("Reshape", [cy, column], name + "/cy_col"),
+                                g.node("Concat", [h, w], name + "/hw", axis=0)], name + "/cy_grid")
+    cy_slots = g.node("Reshape", [cy_grid, column], name + "/cy_slots")
+    return g.node("Concat", [cy_slots, cx_slots, cy_slots, cx_slots], name + "/centres", axis=1)
+
+
 def iam_decode(g, layer, weights):
     """I (1, 4 + C, H, W) or (1, n, 4 + C) -> rois (R, 5), scores (R), labels (R) [, slots (R)]."""
     p = layer.iam_decode_param
@@ -123,6 +160,11 @@ def iam_decode(g, layer, weights):
         raise ExportError(f"layer {name}: input rank {rank}; IAMDecode takes (N, 4 + C, H, W) "
                           f"or (N, n, 4 + C)")
     edges = g.node("Sigmoid", [_slice(g, slots_v, 0, 4, 1, name + "/edge_logits")], name + "/edges")
+    if p.box_coding == p.CELL:  # iam_cell_edge: c + 2 s - 1, in the layer's order
+        twice = g.node("Mul", [g.f32(name + "/two", np.float32(2)), edges], name + "/edges_x2")
+        edges = g.node("Sub", [g.node("Add", [_cell_centres(g, squeezed, rank, name), twice],
+                                      name + "/edges_c2"), g.f32(name + "/one_f", np.float32(1))],
+                       name + "/edges_cell")
     boxes = _box_sides(g, edges, p, name)
     logits = _slice(g, slots_v, 4, values, 1, name + "/logits")
     scores = g.node("Sigmoid", [g.reduce("ReduceMax", logits, [1], name + "/best_logit", keepdims=0)],

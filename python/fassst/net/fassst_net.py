@@ -11,7 +11,7 @@ layers of the right shapes (max_train_rois ROIs); `data_layer` replaces them wit
 producing the same tops (train_tops.py: the contract between the two).
 """
 import caffe
-from caffe import layers as L
+from caffe import layers as L, params as P
 
 from fassst.net import backbone as backbone_lib
 from fassst.net.geometry import grid_side
@@ -58,9 +58,11 @@ def build_net(cfg, phase, batch_size=None, data_layer=None, iam_bn_frozen=False)
         mask_logits = mask_tail(ns, roi_features(ns, levels, tops["gt_rois"], cfg), cfg, phase)
         losses(ns, mask_logits, loc_logits, cls_logits, tops, cfg)
     else:
-        ns.rois, ns.scores, ns.labels = L.IAMDecode(iam_map, ntop=3, iam_decode_param=dict(
-            num_classes=cfg.num_classes, score_threshold=cfg.score_threshold,
-            top_k=cfg.num_slots, image_width=cfg.input_size, image_height=cfg.input_size))
+        decode = dict(num_classes=cfg.num_classes, score_threshold=cfg.score_threshold,
+                      top_k=cfg.num_slots, image_width=cfg.input_size, image_height=cfg.input_size)
+        if cfg.box_coding == "cell":  # only then: the image-coded nets stay as they were
+            decode["box_coding"] = P.IAMDecode.CELL
+        ns.rois, ns.scores, ns.labels = L.IAMDecode(iam_map, ntop=3, iam_decode_param=decode)
         mask_logits = mask_tail(ns, roi_features(ns, levels, ns.rois, cfg), cfg, phase)
         ns.masks = L.Sigmoid(mask_logits)
     proto = ns.to_proto()

@@ -15,7 +15,8 @@ namespace caffe {
  * as fractions of the image height/width, after a sigmoid) and C class logits (sigmoid each, no
  * background class). Per slot (caffe/util/iam_box_util.hpp, shared with the CUDA kernel):
  *   box = (l W, t H, r W, b H), crossed edges swapped, clipped to the image, each side grown to
- *   min_box_size; score = max class probability; label = its class (0-based).
+ *   min_box_size; score = max class probability; label = its class (0-based). With
+ *   box_coding CELL the edges are first moved to the slot's cell (iam_cell_edge).
  * Slots with score > score_threshold are kept, per image by score descending (ties: lower slot
  * first), at most top_k per image (0: no limit).
  *
@@ -32,7 +33,7 @@ namespace caffe {
  * Backward: not differentiable (a selection). The IAM output also feeds the losses through a
  * Split layer, which sums its branches' diffs, so this branch writes an exact zero diff.
  * Param: iam_decode_param { num_classes score_threshold top_k image_width image_height
- *                           min_box_size }.
+ *                           min_box_size box_coding }.
  */
 template <typename Dtype>
 class IAMDecodeLayer : public Layer<Dtype> {
@@ -65,6 +66,8 @@ class IAMDecodeLayer : public Layer<Dtype> {
   int num_slots_;         // n per image
   int slot_stride_;       // between consecutive slots' values in bottom[0]: 4 + C or 1
   int value_stride_;      // between one slot's consecutive values: 1 or H W
+  bool cell_;             // box_coding CELL
+  int grid_width_, grid_height_;  // the slot grid (slot = y * grid_width_ + x)
   // Per slot (N, n, 6): x1, y1, x2, y2, score, label (as Dtype; exact below 2^24).
   Blob<Dtype> decoded_;
 };

@@ -6,7 +6,8 @@
 //
 // Box convention: continuous input-pixel coordinates, no +1. A box (x1, y1, x2, y2) spans
 // [x1, x2] x [y1, y2] with width x2 - x1; the image spans [0, W] x [0, H]. An IAM slot's edges
-// t, l, b, r are fractions of the image: x1 = l W, y1 = t H, x2 = r W, y2 = b H.
+// t, l, b, r are fractions of the image: x1 = l W, y1 = t H, x2 = r W, y2 = b H. With the
+// cell coding each edge is first moved to the slot's cell: e = c + 2 s - 1 (iam_cell_edge).
 //
 // A slot's values are 4 + C numbers, the i-th at v[i * stride]: raw t, l, b, r, then C class
 // logits. Everything goes through a sigmoid (no background class).
@@ -80,16 +81,34 @@ IAM_BOX_HD void iam_box_from_edges(Dtype t, Dtype l, Dtype b, Dtype r, Dtype wid
   iam_box_side(t, b, height, min_size, &box[1], &box[3]);
 }
 
+// The cell coding (IAMDecodeParameter.box_coding CELL): an edge's sigmoid s is its offset from
+// the slot's cell centre c (an image fraction), mapped from [-1, 1] into [0, 1], so the edge is
+// c + 2 s - 1. Why: the IAM ends in a convolution, which answers the same for the same object
+// wherever it lies; with image fractions each cell has to learn its own position (YOLO, which
+// the paper follows for the regression, predicts boxes relative to the cell too).
+template <typename Dtype>
+IAM_BOX_HD Dtype iam_cell_edge(Dtype s, Dtype centre) {
+  return centre + Dtype(2) * s - Dtype(1);
+}
+
 // Decodes one slot: v[i * stride] is its i-th raw value (t, l, b, r, C logits).
+// cell: the edges are cell-coded about the cell centre (cx, cy), image fractions.
 // label = argmax of the logits (the lowest index on an exact tie), score = sigmoid(max logit),
 // which is the max class probability (the sigmoid is monotonic). Taking the argmax on logits
 // keeps the label meaningful where float sigmoids of large logits saturate to the same 1.0.
 template <typename Dtype>
 IAM_BOX_HD void iam_decode_slot(const Dtype* v, int stride, int num_classes, Dtype width,
                                 Dtype height, Dtype min_size, Dtype* box, Dtype* score,
-                                int* label) {
-  iam_box_from_edges(iam_sigmoid(v[0]), iam_sigmoid(v[stride]), iam_sigmoid(v[2 * stride]),
-                     iam_sigmoid(v[3 * stride]), width, height, min_size, box);
+                                int* label, bool cell = false, Dtype cx = 0, Dtype cy = 0) {
+  Dtype t = iam_sigmoid(v[0]), l = iam_sigmoid(v[stride]);
+  Dtype b = iam_sigmoid(v[2 * stride]), r = iam_sigmoid(v[3 * stride]);
+  if (cell) {
+    t = iam_cell_edge(t, cy);
+    l = iam_cell_edge(l, cx);
+    b = iam_cell_edge(b, cy);
+    r = iam_cell_edge(r, cx);
+  }
+  iam_box_from_edges(t, l, b, r, width, height, min_size, box);
   const Dtype* logits = v + 4 * stride;
   int best = 0;
   Dtype best_logit = logits[0];

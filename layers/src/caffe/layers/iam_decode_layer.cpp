@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "caffe/layers/iam_decode_layer.hpp"
@@ -27,6 +28,7 @@ void IAMDecodeLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
   image_width_ = p.image_width();
   image_height_ = p.image_height();
   min_box_size_ = p.min_box_size();
+  cell_ = p.box_coding() == IAMDecodeParameter_BoxCoding_CELL;
 }
 
 template <typename Dtype>
@@ -46,10 +48,16 @@ void IAMDecodeLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
     num_slots_ = in.shape(1);
     slot_stride_ = values;
     value_stride_ = 1;
+    grid_width_ = grid_height_ = static_cast<int>(std::sqrt(num_slots_) + 0.5);
+    CHECK(!cell_ || grid_width_ * grid_width_ == num_slots_) << "IAMDecode " << name
+        << ": box_coding CELL needs the slot grid; bottom " << in.shape_string() << " has "
+        << num_slots_ << " slots, not a square (give the (N, 4 + C, H, W) map instead)";
   } else {
     num_slots_ = in.shape(2) * in.shape(3);
     slot_stride_ = 1;
     value_stride_ = num_slots_;
+    grid_height_ = in.shape(2);
+    grid_width_ = in.shape(3);
   }
   decoded_.Reshape(vector<int>{num_images_, num_slots_, 6});
   const int per_image = top_k_ > 0 ? std::min(top_k_, num_slots_) : num_slots_;
@@ -105,9 +113,11 @@ void IAMDecodeLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
     for (int s = 0; s < num_slots_; ++s) {
       Dtype* d = dec + (i * num_slots_ + s) * 6;
       int label;
+      const Dtype cx = (s % grid_width_ + Dtype(0.5)) / grid_width_;
+      const Dtype cy = (s / grid_width_ + Dtype(0.5)) / grid_height_;
       iam_decode_slot(in + (i * num_slots_ * values) + s * slot_stride_, value_stride_,
                       num_classes_, image_width_, image_height_, min_box_size_, d, d + 4,
-                      &label);
+                      &label, cell_, cx, cy);
       d[5] = label;
     }
   }

@@ -9,15 +9,17 @@ namespace caffe {
 // One thread per slot (image i, slot s): the same per-slot math as Forward_cpu.
 template <typename Dtype>
 __global__ void iam_decode_kernel(int count, int num_slots, int values, int slot_stride,
-    int value_stride, int num_classes, Dtype width, Dtype height, Dtype min_size,
-    const Dtype* in, Dtype* dec) {
+    int value_stride, int num_classes, Dtype width, Dtype height, Dtype min_size, bool cell,
+    int grid_width, int grid_height, const Dtype* in, Dtype* dec) {
   CUDA_KERNEL_LOOP(index, count) {
     const int i = index / num_slots;
     const int s = index % num_slots;
     Dtype* d = dec + index * 6;
     int label;
+    const Dtype cx = (s % grid_width + Dtype(0.5)) / grid_width;
+    const Dtype cy = (s / grid_width + Dtype(0.5)) / grid_height;
     iam_decode_slot(in + i * num_slots * values + s * slot_stride, value_stride, num_classes,
-                    width, height, min_size, d, d + 4, &label);
+                    width, height, min_size, d, d + 4, &label, cell, cx, cy);
     d[5] = label;
   }
 }
@@ -32,7 +34,8 @@ void IAMDecodeLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,
   if (count > 0) {
     iam_decode_kernel<Dtype><<<CAFFE_GET_BLOCKS(count), CAFFE_CUDA_NUM_THREADS>>>(
         count, num_slots_, 4 + num_classes_, slot_stride_, value_stride_, num_classes_,
-        image_width_, image_height_, min_box_size_, bottom[0]->gpu_data(),
+        image_width_, image_height_, min_box_size_, cell_, grid_width_, grid_height_,
+        bottom[0]->gpu_data(),
         decoded_.mutable_gpu_data());
     CUDA_POST_KERNEL_CHECK;
   }
