@@ -129,6 +129,19 @@ def test_ground_truth_as_predictions_scores_100(gt, cats):
     assert "| bus | 100.0 | 100.0 |" in md and "| cat |" not in md  # no ground truth: left out
 
 
+def test_any_class_boxes_ignore_the_labels(gt, cats):
+    """Every box exact but every label wrong: the class-aware scores are 0, the class-agnostic
+    ones 100, and the report says so; with one box left out, recall falls by one object."""
+    objs = gt_objects(gt)
+    wrong = [(i, cats[(cats.index(c) + 1) % len(cats)], m, b, s) for i, c, m, b, s in objs]
+    _, m = run_evaluator(gt, wrong, cats)
+    assert m["bbox"]["AP50"] == pytest.approx(0.0)
+    assert m["bbox"]["any_class"] == pytest.approx({"AP50": 100.0, "recall50": 100.0})
+    assert "Boxes with the class ignored (IoU 0.5): AP50 100.0, recall 100.0." in report.markdown(m)
+    _, m = run_evaluator(gt, wrong[1:], cats)
+    assert m["bbox"]["any_class"]["recall50"] == pytest.approx(100.0 * (len(objs) - 1) / len(objs))
+
+
 def test_pycocotools_cannot_match_annotation_id_0():
     """Why load_coco_gt shifts ids: on the raw json, the perfect box of annotation 0 is scored a
     false positive by pycocotools (dtm holds the matched id, 0 reads as unmatched)."""

@@ -78,6 +78,7 @@ def run_seed(cfg, out_dir, ann, images, weights, seed, max_iter=None, workers=1,
                iters=run["iter"], scored_on=score_ann)
     for name in classes:
         row[f"{name} mask AP50"] = metrics["segm"]["per_category_AP50"].get(name, float("nan"))
+    row["any-class box AP50"] = metrics["bbox"].get("any_class", {}).get("AP50", 0.0)
     best = best_row(read_metrics(os.path.join(train_dir, "metrics.csv"))) if val else None
     if best:
         row.update({"best iter": best["iter"], "best mask AP50": best["segm_AP50"]})
@@ -90,6 +91,7 @@ def table(rows, title):
     """Markdown: a row per seed, then min, median, max of each score."""
     keys = [f"{t} {m}" for t, m in COLUMNS]
     keys += [k for k in rows[0] if k.endswith(" mask AP50") and k != "best mask AP50"]
+    keys += [k for k in ("any-class box AP50",) if all(k in r for r in rows)]  # older rows lack it
     extra = [k for k in ("best iter", "best mask AP50") if k in rows[0]]
     loss_names = list(rows[0]["losses"])
     head = ["seed", *(k.replace("segm", "mask") for k in keys), *extra, *loss_names,

@@ -234,12 +234,34 @@ def summarize(coco_eval, coco_gt):
     return out
 
 
+def any_class_boxes(coco_gt, results, img_ids=None):
+    """{"AP50": %, "recall50": %} of the boxes with the classes ignored (COCOeval useCats 0):
+    whether the detector finds where the objects are, apart from naming them. recall50 is
+    COCOeval's recall at IoU 0.5, all areas, 100 detections."""
+    coco_eval = COCOeval(coco_gt, load_results(coco_gt, results, "bbox"), "bbox")
+    coco_eval.params.useCats = 0
+    if img_ids is not None:
+        coco_eval.params.imgIds = list(img_ids)
+    with _quiet():
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+    at50 = int(np.argmin(np.abs(np.asarray(coco_eval.params.iouThrs) - 0.5)))
+    p = coco_eval.eval["precision"][at50, :, 0, 0, -1]
+    r = coco_eval.eval["recall"][at50, 0, 0, -1]
+    return {"AP50": float(np.mean(p)) * 100 if (p > -1).all() else float("nan"),
+            "recall50": _percent(r)}
+
+
 def evaluate_results(coco_gt, results, iou_types=IOU_TYPES, img_ids=None):
-    """{iou_type: summarize(...)} for a COCO results list against coco_gt."""
+    """{iou_type: summarize(...)} for a COCO results list against coco_gt; "bbox" also holds
+    "any_class" (any_class_boxes)."""
     for t in iou_types:
         if t not in IOU_TYPES:
             raise ValueError(f"iou type must be one of {IOU_TYPES}, got {t!r}")
-    return {t: summarize(run_cocoeval(coco_gt, results, t, img_ids), coco_gt) for t in iou_types}
+    out = {t: summarize(run_cocoeval(coco_gt, results, t, img_ids), coco_gt) for t in iou_types}
+    if "bbox" in out:
+        out["bbox"]["any_class"] = any_class_boxes(coco_gt, results, img_ids)
+    return out
 
 
 class COCOEvaluator:

@@ -39,7 +39,11 @@ def coco_markdown(metrics):
              if any(not math.isnan(metrics[t]["per_category"][n]) for t in types)]
     per_cat = _table(["category", *(f"{t} AP" for t in types)],
                      [[n, *(_cell(metrics[t]["per_category"][n]) for t in types)] for n in names])
-    return f"{main}\n\nPer-category AP:\n\n{per_cat}"
+    agnostic = metrics.get("bbox", {}).get("any_class")
+    where = ("" if agnostic is None else
+             f"\n\nBoxes with the class ignored (IoU 0.5): AP50 {_cell(agnostic['AP50'])}, "
+             f"recall {_cell(agnostic['recall50'])}.")
+    return f"{main}{where}\n\nPer-category AP:\n\n{per_cat}"
 
 
 def cityscapes_markdown(metrics, method="FASSST"):
