@@ -9,8 +9,8 @@ import os
 from typing import Tuple
 
 from fassst.errors import InputError, MissingFileError, read_json
+from fassst.net.geometry import BOX_CODINGS
 
-BOX_CODINGS = ("image", "cell")  # IAMDecodeParameter.BoxCoding IMAGE, CELL
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 

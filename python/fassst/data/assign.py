@@ -18,6 +18,8 @@ from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
+from fassst.net.geometry import BOX_CODINGS
+
 
 class Assignment(NamedTuple):
     cls_target: np.ndarray     # (n, C) float32, one-hot at assigned slots
@@ -34,7 +36,7 @@ def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None,
     boxes (k, 4) input pixels; classes (k,) in 0..C-1; areas (k,) instance sizes (any unit
     proportional to pixels); crowd (k,) bool or None; box_coding "image" or "cell".
     """
-    if box_coding not in ("image", "cell"):
+    if box_coding not in BOX_CODINGS:
         raise ValueError(f"box_coding must be 'image' or 'cell', got {box_coding!r}")
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     k, n = len(boxes), grid * grid

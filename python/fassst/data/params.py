@@ -13,7 +13,7 @@ import os
 import re
 
 from fassst.errors import InputError
-from fassst.net.geometry import grid_side
+from fassst.net.geometry import BOX_CODINGS, grid_side
 
 # key -> (type, default); None default = required
 SPEC = {
@@ -66,7 +66,7 @@ def parse_params(param_str):
         if type(value) is not kind and not (kind is float and type(value) is int):
             raise InputError(f"data layer param_str: {key!r} must be {kind.__name__}, "
                              f"got {value!r}")
-        if key == "box_coding" and value not in ("image", "cell"):
+        if key == "box_coding" and value not in BOX_CODINGS:
             raise InputError(f"data layer param_str: 'box_coding' must be \"image\" or \"cell\", "
                              f"got {value!r}")
         if key == "scale_min" and not 0 < value <= 1:

@@ -15,6 +15,9 @@ RESNET50_FPN_STAGES = {3: (8, 256), 4: (16, 256), 5: (16, 256), 6: (32, 256), 7:
 BACKBONE_STAGES = {"mobilenet_v2": MOBILENET_V2_STAGES, "resnet50_fpn": RESNET50_FPN_STAGES}
 # Reading: the pyramid mask layers tap the last stage of each stride 8, 16, 32.
 PYRAMID_STAGES = (3, 5, 7)
+# Where an IAM slot's box sits: its t, l, b, r as image fractions, or about the slot's cell
+# (IAMDecodeParameter.BoxCoding IMAGE, CELL; data/assign.py codes the targets the same way).
+BOX_CODINGS = ("image", "cell")
 
 
 def stage_stride(backbone, stage):
