@@ -41,7 +41,7 @@ class Sample(NamedTuple):
     """One image and its usable annotations. k instances, g crowd regions."""
     image_id: int
     path: str
-    image: np.ndarray      # (H, W, 3) uint8 RGB
+    image: np.ndarray      # (H, W, 3) uint8 RGB; None from CocoDataset.instances
     boxes: np.ndarray      # (k, 4) float32 (x1, y1, x2, y2), original pixels
     classes: np.ndarray    # (k,) int64 contiguous class index
     areas: np.ndarray      # (k,) float64 mask area in pixels
@@ -136,14 +136,22 @@ class CocoDataset:
     def load(self, index):
         """Sample of image `index` (0..len-1). Raises fassst.images.read.ImageReadError naming the
         file when it is missing or undecodable, DatasetError when its size contradicts the json."""
-        img_id = self.image_ids[index]
-        info = self.coco.imgs[img_id]
+        info = self.coco.imgs[self.image_ids[index]]
         path = self.image_path(index)
         image = read_rgb(path)
         h, w = int(info["height"]), int(info["width"])
         if image.shape[:2] != (h, w):
             raise DatasetError(f"{path}: image is {image.shape[1]}x{image.shape[0]} (WxH) but "
                                f"{self.ann_file} says {w}x{h}")
+        return self.instances(index)._replace(image=image)
+
+    def instances(self, index):
+        """Sample of image `index` without its pixels (image None): the annotations exactly as
+        training uses them, for tools that need no photo (evaluation/slot_ceiling.py)."""
+        img_id = self.image_ids[index]
+        info = self.coco.imgs[img_id]
+        path = self.image_path(index)
+        h, w = int(info["height"]), int(info["width"])
         dropped = dict.fromkeys(DROP_REASONS, 0)
         inst, crowd = ([], [], [], []), ([], [])
         for ann in self.coco.imgToAnns.get(img_id, []):
@@ -165,7 +173,7 @@ class CocoDataset:
             for column, value in zip(inst, (box, self._class_of[ann["category_id"]], area, rle)):
                 column.append(value)
         boxes, classes, areas, rles = inst
-        return Sample(img_id, path, image,
+        return Sample(img_id, path, None,
                       np.array(boxes, np.float32).reshape(-1, 4),
                       np.array(classes, np.int64), np.array(areas, np.float64), rles,
                       np.array(crowd[0], np.float32).reshape(-1, 4), crowd[1], dropped)
