@@ -12,6 +12,10 @@ export FASSST_BUILD_DIR="$build"
 unset FASSST_BUILD_TARGETS
 "$root/scripts/setup.sh"
 
+# Caffe's OpenBLAS on a CPU newer than the library: name its kernels (python/fassst/openblas_core.py)
+core="$(python3 "$root/python/fassst/openblas_core.py")"
+if [ -n "$core" ]; then export OPENBLAS_CORETYPE="$core"; fi
+
 rc=0
 echo "== ctest (C++ layer tests) =="
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" || rc=1

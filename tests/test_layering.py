@@ -18,6 +18,7 @@ STANDS_ON = {
     "errors": (),
     "cli": ("errors",),                              # how the entry scripts read numbers and end
     "build_paths": ("errors",),
+    "openblas_core": (),                             # which OpenBLAS kernels Caffe runs on
     "registry": ("errors",),
     "native": ("build_paths",),                      # the compiled mask paste and RLE
     "images": ("errors",),                           # reading photos, drawing on them
