@@ -9,10 +9,12 @@ cannot use (no pixels, boxes under 1 px), count as misses. Photos are placed as 
 (letterboxed, not flipped or rescaled); augmentation moves centres between cells, so it can
 keep an instance one epoch and drop it the next.
 """
+import numpy as np
+
 from fassst.data.assign import assign
 from fassst.data.coco_dataset import CocoDataset
 from fassst.data.letterbox import fit
-from fassst.evaluation.coco_evaluator import evaluate_results, load_coco_gt
+from fassst.evaluation.coco_evaluator import evaluate_results, instances_to_results, load_coco_gt
 from fassst.net.geometry import grid_side
 
 
@@ -31,14 +33,17 @@ def slot_ceiling(ann_file, input_size, num_slots):
                    input_size, input_size)
         kept, dropped = kept + len(a.pairs), dropped + a.dropped
         unusable += sum(s.dropped.values())
-        for _, i in a.pairs:
-            x1, y1, x2, y2 = (float(v) for v in s.boxes[i])
-            rle = dict(s.rles[i])
-            if isinstance(rle["counts"], bytes):
-                rle["counts"] = rle["counts"].decode("ascii")
-            results.append({"image_id": s.image_id, "score": 1.0,
-                            "category_id": data.category_ids[int(s.classes[i])],
-                            "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": rle})
+        chosen = [i for _, i in a.pairs]
+        perfect = {"boxes": s.boxes[chosen], "labels": s.classes[chosen],
+                   "scores": np.ones(len(chosen))}
+        # The predictions' own converter for boxes and classes; the masks are the annotations'
+        # RLEs as they are (decoding them to re-encode would only cost time).
+        for r, i in zip(instances_to_results(s.image_id, perfect, data.category_ids), chosen):
+            counts = s.rles[i]["counts"]
+            r["segmentation"] = {"size": list(s.rles[i]["size"]),
+                                 "counts": counts.decode("ascii") if isinstance(counts, bytes)
+                                 else counts}
+            results.append(r)
     metrics = evaluate_results(load_coco_gt(ann_file), results)
     return {"instances": kept + dropped + unusable, "kept": kept, "dropped": dropped,
             "unusable": unusable, **metrics}
