@@ -64,11 +64,12 @@ def choose_core(environ=None, detect=detected_core, flags=cpu_flags):
     """Sets environ["OPENBLAS_CORETYPE"] (default os.environ) where the library falls back on a
     CPU it has better kernels for; returns what it set, or None."""
     environ = os.environ if environ is None else environ
-    if environ.get("OPENBLAS_CORETYPE") or detect() != FALLBACK:
+    if environ.get("OPENBLAS_CORETYPE"):
         return None
-    core = kernels_for(flags())
-    if core:
-        environ["OPENBLAS_CORETYPE"] = core
+    core = kernels_for(flags())  # a file read; the library is asked (a child process) only
+    if core is None or detect() != FALLBACK:  # where its answer could change anything
+        return None
+    environ["OPENBLAS_CORETYPE"] = core
     return core
 
 
