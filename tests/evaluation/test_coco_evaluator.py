@@ -136,10 +136,23 @@ def test_any_class_boxes_ignore_the_labels(gt, cats):
     wrong = [(i, cats[(cats.index(c) + 1) % len(cats)], m, b, s) for i, c, m, b, s in objs]
     _, m = run_evaluator(gt, wrong, cats)
     assert m["bbox"]["AP50"] == pytest.approx(0.0)
-    assert m["bbox"]["any_class"] == pytest.approx({"AP50": 100.0, "recall50": 100.0})
-    assert "Boxes with the class ignored (IoU 0.5): AP50 100.0, recall 100.0." in report.markdown(m)
+    sizes = {a["id"]: ("small" if a["area"] < 32 ** 2 else "medium" if a["area"] < 96 ** 2
+                       else "large") for a in gt.dataset["annotations"]}
+    present = sorted(set(sizes.values()))
+    assert m["bbox"]["any_class"] == pytest.approx(
+        {"AP50": 100.0, "recall50": 100.0,
+         **{f"recall50_{k}": 100.0 if k in present else math.nan
+            for k in ("small", "medium", "large")}}, nan_ok=True)
+    assert ("Boxes with the class ignored (IoU 0.5): AP50 100.0, recall 100.0 (small / medium / "
+            "large") in report.markdown(m)
     _, m = run_evaluator(gt, wrong[1:], cats)
     assert m["bbox"]["any_class"]["recall50"] == pytest.approx(100.0 * (len(objs) - 1) / len(objs))
+    # the object left out (the lowest id) lowers its own size's recall alone
+    first = min(sizes)
+    in_range = sum(v == sizes[first] for v in sizes.values())
+    for k in present:
+        want = 100.0 * (in_range - 1) / in_range if k == sizes[first] else 100.0
+        assert m["bbox"]["any_class"][f"recall50_{k}"] == pytest.approx(want), k
 
 
 def test_pycocotools_cannot_match_annotation_id_0():

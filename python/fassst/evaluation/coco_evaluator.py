@@ -235,9 +235,10 @@ def summarize(coco_eval, coco_gt):
 
 
 def any_class_boxes(coco_gt, results, img_ids=None):
-    """{"AP50": %, "recall50": %} of the boxes with the classes ignored (COCOeval useCats 0):
-    whether the detector finds where the objects are, apart from naming them. recall50 is
-    COCOeval's recall at IoU 0.5, all areas, 100 detections."""
+    """{"AP50": %, "recall50": %, "recall50_small", .._medium, .._large: %} of the boxes with the
+    classes ignored (COCOeval useCats 0): whether the detector finds where the objects are, apart
+    from naming them. recall50 is COCOeval's recall at IoU 0.5, 100 detections, over all areas
+    and then over COCO's three area ranges (which sizes the boxes miss)."""
     coco_eval = COCOeval(coco_gt, load_results(coco_gt, results, "bbox"), "bbox")
     coco_eval.params.useCats = 0
     if img_ids is not None:
@@ -247,9 +248,12 @@ def any_class_boxes(coco_gt, results, img_ids=None):
         coco_eval.accumulate()
     at50 = int(np.argmin(np.abs(np.asarray(coco_eval.params.iouThrs) - 0.5)))
     p = coco_eval.eval["precision"][at50, :, 0, 0, -1]
-    r = coco_eval.eval["recall"][at50, 0, 0, -1]
-    return {"AP50": float(np.mean(p)) * 100 if (p > -1).all() else float("nan"),
-            "recall50": _percent(r)}
+    recall = coco_eval.eval["recall"][at50, 0, :, -1]  # areaRng order: all, small, medium, large
+    out = {"AP50": float(np.mean(p)) * 100 if (p > -1).all() else float("nan"),
+           "recall50": _percent(recall[0])}
+    for k, size in enumerate(("small", "medium", "large"), 1):
+        out[f"recall50_{size}"] = _percent(recall[k])
+    return out
 
 
 def evaluate_results(coco_gt, results, iou_types=IOU_TYPES, img_ids=None):

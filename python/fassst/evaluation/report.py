@@ -42,7 +42,9 @@ def coco_markdown(metrics):
     agnostic = metrics.get("bbox", {}).get("any_class")
     where = ("" if agnostic is None else
              f"\n\nBoxes with the class ignored (IoU 0.5): AP50 {_cell(agnostic['AP50'])}, "
-             f"recall {_cell(agnostic['recall50'])}.")
+             f"recall {_cell(agnostic['recall50'])} (small / medium / large "
+             + " / ".join(_cell(agnostic.get(f"recall50_{k}", float("nan")))
+                          for k in ("small", "medium", "large")) + ").")
     return f"{main}{where}\n\nPer-category AP:\n\n{per_cat}"
 
 
