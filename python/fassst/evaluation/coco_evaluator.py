@@ -30,6 +30,8 @@ from fassst.errors import InputError, read_json
 IOU_TYPES = ("segm", "bbox")
 # The first six of COCOeval.stats, in its order: the paper's Table 1 columns.
 TABLE_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+# COCOeval's area ranges after "all", in its areaRng order: any_class_boxes' recall50_<size> keys.
+AREA_SIZES = ("small", "medium", "large")
 
 
 def _quiet():
@@ -251,7 +253,7 @@ def any_class_boxes(coco_gt, results, img_ids=None):
     recall = coco_eval.eval["recall"][at50, 0, :, -1]  # areaRng order: all, small, medium, large
     out = {"AP50": float(np.mean(p)) * 100 if (p > -1).all() else float("nan"),
            "recall50": _percent(recall[0])}
-    for k, size in enumerate(("small", "medium", "large"), 1):
+    for k, size in enumerate(AREA_SIZES, 1):
         out[f"recall50_{size}"] = _percent(recall[k])
     return out
 

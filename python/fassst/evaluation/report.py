@@ -10,7 +10,7 @@ import math
 import os
 
 from fassst.data.cityscapes_labels import CLASSES
-from fassst.evaluation.coco_evaluator import IOU_TYPES, TABLE_METRICS
+from fassst.evaluation.coco_evaluator import AREA_SIZES, IOU_TYPES, TABLE_METRICS
 
 
 def _cell(value):
@@ -42,9 +42,8 @@ def coco_markdown(metrics):
     agnostic = metrics.get("bbox", {}).get("any_class")
     where = ("" if agnostic is None else
              f"\n\nBoxes with the class ignored (IoU 0.5): AP50 {_cell(agnostic['AP50'])}, "
-             f"recall {_cell(agnostic['recall50'])} (small / medium / large "
-             + " / ".join(_cell(agnostic.get(f"recall50_{k}", float("nan")))
-                          for k in ("small", "medium", "large")) + ").")
+             f"recall {_cell(agnostic['recall50'])} ({' / '.join(AREA_SIZES)} "
+             f"{' / '.join(_cell(agnostic.get(f'recall50_{k}', math.nan)) for k in AREA_SIZES)}).")
     return f"{main}{where}\n\nPer-category AP:\n\n{per_cat}"
 
 
