@@ -127,25 +127,26 @@ class ProbeData(NamedTuple):
     cell_own: Optional[np.ndarray] = None  # (K g g,) the net's own class logit per slot, if read
 
 
+# COCO's area ranges (pycocotools' areaRng), in photo pixels
 SIZES = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 2, np.inf))
 
 
 def where_probe(train, val, lams):
-    """{"position": (train AUC, AP, val AUC, AP), lam: (...) for each lam, and "network" (the
+    """{"position": (fit AUC, AP, scored AUC, AP), lam: (...) for each lam, and "network" (the
     net's own class output, nothing fitted) when both sets carry it}."""
+    def scores(fit_scores, val_scores):
+        return (roc_auc(train.cell_label, fit_scores), average_precision(train.cell_label, fit_scores),
+                roc_auc(val.cell_label, val_scores), average_precision(val.cell_label, val_scores))
+
     out = {}
     if train.cell_own is not None and val.cell_own is not None:
-        out["network"] = (roc_auc(train.cell_label, train.cell_own),
-                          average_precision(train.cell_label, train.cell_own),
-                          roc_auc(val.cell_label, val.cell_own),
-                          average_precision(val.cell_label, val.cell_own))
-    for name, xt, xv, lam_list in (("position", train.cell_pos, val.cell_pos, [1e-3]),
-                                   ("features", *standardise(train.cells, val.cells), lams)):
-        for lam in lam_list:
-            w, b = fit_logistic(xt, train.cell_label, lam)
-            out["position" if name == "position" else lam] = (
-                roc_auc(train.cell_label, xt @ w + b), average_precision(train.cell_label, xt @ w + b),
-                roc_auc(val.cell_label, xv @ w + b), average_precision(val.cell_label, xv @ w + b))
+        out["network"] = scores(train.cell_own, val.cell_own)
+    w, b = fit_logistic(train.cell_pos, train.cell_label, 1e-3)
+    out["position"] = scores(train.cell_pos @ w + b, val.cell_pos @ w + b)
+    xt, xv = standardise(train.cells, val.cells)
+    for lam in lams:
+        w, b = fit_logistic(xt, train.cell_label, lam)
+        out[lam] = scores(xt @ w + b, xv @ w + b)
     return out
 
 
