@@ -31,9 +31,10 @@ def open_net(cfg, weights):
 
 
 def collect(net, cfg, ann, images, class_name, grid, blob, flips=False, own=False, quiet=False):
-    """ProbeData of every photo of ann/images (and of each mirrored, with flips) through `net`
-    up to `blob`, pooled to grid x grid cells. own: also read the net's own class logit per slot
-    (`iam/out`; the grid must be the slots')."""
+    """ProbeData of every photo of ann/images (and of each mirrored, with flips): `net`'s `blob`
+    pooled to grid x grid cells, and the boxes. The whole net runs per photo (pycaffe's
+    forward(end=...) cannot name the copies Caffe's inserted Splits make). own: also read the
+    net's own class logit per slot (`iam/out`; the grid must be the slots')."""
     if own and grid * grid != cfg.num_slots:
         raise ValueError(f"the network's own output has {cfg.num_slots} slots, not {grid} x {grid}")
     if blob not in net.blobs:
