@@ -27,8 +27,8 @@ from fassst.config import load_config
 from fassst.data.coco_dataset import CocoDataset
 from fassst.diagnostics.feature_probe import box_probe, format_report, where_probe
 from fassst.diagnostics.net_features import collect, head_input, open_net
-from fassst.errors import InputError, MissingFileError
-from fassst.weights.convert_mobilenet_v2 import imagenet_weights
+from fassst.errors import InputError
+from fassst.weights.convert_mobilenet_v2 import weights_file
 
 WHERE_LAMS = (1e-3, 1e-2, 1e-1)
 BOX_LAMS = (1.0, 10.0, 100.0, 1000.0)
@@ -49,9 +49,7 @@ def main():
     args = ap.parse_args()
     dataset = CocoDataset(args.ann, args.images)
     cfg = load_config(args.config, num_classes=dataset.num_classes)
-    weights = imagenet_weights(cfg) if args.weights == "imagenet" else args.weights
-    if not os.path.isfile(weights):
-        raise MissingFileError(f"{weights}: no such caffemodel")
+    weights = weights_file(cfg, args.weights)
     net = open_net(cfg, weights)
     blob = args.blob or head_input(net)
     grid = args.grid or math.isqrt(cfg.num_slots)

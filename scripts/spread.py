@@ -9,7 +9,6 @@ image (a collapsed run: every photo gets the same prediction).
     scripts/spread.py ... --ann train.json --images DIR --max-images 12 --blobs features.6,iam/out
 """
 import argparse
-import os
 
 import _init_paths  # noqa: F401
 
@@ -19,8 +18,8 @@ from fassst.data.coco_dataset import CocoDataset
 from fassst.datasets.sample_data import ensure_sample_data
 from fassst.diagnostics.net_spread import deploy_spread
 from fassst.diagnostics.spread import collapsed, format_table
-from fassst.errors import InputError, MissingFileError
-from fassst.weights.convert_mobilenet_v2 import imagenet_weights
+from fassst.errors import InputError
+from fassst.weights.convert_mobilenet_v2 import weights_file
 
 
 def main():
@@ -36,9 +35,7 @@ def main():
         ap.error("--ann and --images go together")
     ann, images = (args.ann, args.images) if args.ann else ensure_sample_data()
     cfg = load_config(args.config, num_classes=CocoDataset(ann, images).num_classes)
-    weights = imagenet_weights(cfg) if args.weights == "imagenet" else args.weights
-    if not os.path.isfile(weights):
-        raise MissingFileError(f"{weights}: no such caffemodel")
+    weights = weights_file(cfg, args.weights)
     try:
         report = deploy_spread(cfg, weights, ann, images, args.max_images,
                                blobs=args.blobs.split(",") if args.blobs else None)

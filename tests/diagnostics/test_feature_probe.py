@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from fassst.data.assign import home_cells
 from fassst.datasets.sample_data import ensure_sample_data
 from fassst.diagnostics import feature_probe as fp
 
@@ -31,7 +32,7 @@ def test_cell_pool_overlapping_cells_where_they_do_not():
 
 def test_centre_cells_and_the_border():
     boxes = [[0, 0, 10, 10], [60, 0, 64, 40], [0, 63, 64, 64], [64, 64, 64, 64]]
-    rows, cols = fp.centre_cells(boxes, 4, 64)
+    rows, cols = home_cells(boxes, 4, 64, 64)  # what the probe labels cells with
     assert rows.tolist() == [0, 1, 3, 3]
     assert cols.tolist() == [0, 3, 2, 3]  # a centre on the far edge stays in the last cell
 

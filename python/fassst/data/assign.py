@@ -46,12 +46,12 @@ def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None,
     if k and (classes.min() < 0 or classes.max() >= num_classes):
         raise ValueError(f"class indices must be in [0, {num_classes}), got {classes.tolist()}")
     cell_w, cell_h = width / grid, height / grid
+    rows, cols = home_cells(boxes, grid, height, width)
     owner = -np.ones(n, np.int64)
     dropped = 0
     for i in sorted(np.flatnonzero(~crowd), key=lambda j: (-areas[j], j)):
         cx, cy = (boxes[i, 0] + boxes[i, 2]) / 2, (boxes[i, 1] + boxes[i, 3]) / 2
-        col = min(max(int(cx // cell_w), 0), grid - 1)
-        row = min(max(int(cy // cell_h), 0), grid - 1)
+        row, col = int(rows[i]), int(cols[i])
         slot = row * grid + col
         if owner[slot] >= 0:
             slot = _nearest_free_neighbour(owner, row, col, cx, cy, grid, cell_w, cell_h)
@@ -73,6 +73,15 @@ def assign(boxes, classes, areas, grid, num_classes, height, width, crowd=None,
             loc_target[slot] = (loc_target[slot] - centre + 1) / 2
         loc_weight[slot] = 1
     return Assignment(cls_target, np.clip(loc_target, 0, 1), loc_weight, pairs, dropped)
+
+
+def home_cells(boxes, grid, height, width):
+    """(rows, cols) of the cells holding the (k, 4) boxes' centres: step 2's home cell."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    cols = np.clip(np.floor_divide(cx, width / grid).astype(np.int64), 0, grid - 1)
+    rows = np.clip(np.floor_divide(cy, height / grid).astype(np.int64), 0, grid - 1)
+    return rows, cols
 
 
 def _nearest_free_neighbour(owner, row, col, cx, cy, grid, cell_w, cell_h):

@@ -18,6 +18,8 @@ learner (scikit-learn is not among them) and each fit is a few lines.
 from typing import NamedTuple, Optional
 
 import numpy as np
+from pycocotools.cocoeval import Params
+
 
 
 def cell_pool(features, grid):
@@ -33,16 +35,6 @@ def cell_pool(features, grid):
     return out
 
 
-def centre_cells(boxes, grid, size):
-    """(k, 4) boxes (x1, y1, x2, y2) in input pixels of a size x size input -> (rows, cols) of
-    the cells holding their centres (the assignment's home cell, data/assign.py)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    cols = np.clip((cx * grid / size).astype(np.int64), 0, grid - 1)
-    rows = np.clip((cy * grid / size).astype(np.int64), 0, grid - 1)
-    return rows, cols
-
-
 def roc_auc(labels, scores):
     """Area under the ROC curve: the chance that a random positive outscores a random negative,
     ties counting one half (mid-ranks). NaN without both classes."""
@@ -52,14 +44,8 @@ def roc_auc(labels, scores):
     n0 = len(labels) - n1
     if n1 == 0 or n0 == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    start = 0
-    for end in range(1, len(scores) + 1):  # mid-rank of each run of equal scores
-        if end == len(scores) or sorted_scores[end] != sorted_scores[start]:
-            ranks[order[start:end]] = (start + end + 1) / 2
-            start = end
+    _, index, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[index]  # 1-based mid-rank of each tie run
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
@@ -127,8 +113,9 @@ class ProbeData(NamedTuple):
     cell_own: Optional[np.ndarray] = None  # (K g g,) the net's own class logit per slot, if read
 
 
-# COCO's area ranges (pycocotools' areaRng), in photo pixels
-SIZES = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 2, np.inf))
+# COCO's size ranges in photo pixels, as COCOeval names and bounds them (after "all")
+SIZES = tuple((name, lo, hi) for name, (lo, hi) in
+              zip(Params().areaRngLbl[1:], Params().areaRng[1:]))
 
 
 def where_probe(train, val, lams):

@@ -5,8 +5,9 @@ import numpy as np
 from tqdm import tqdm
 
 from fassst.data import letterbox
+from fassst.data.assign import home_cells
 from fassst.data.coco_dataset import CocoDataset
-from fassst.diagnostics.feature_probe import ProbeData, cell_pool, centre_cells
+from fassst.diagnostics.feature_probe import ProbeData, cell_pool
 from fassst.net.fassst_net import build_net
 from fassst.net.load import caffe_net
 
@@ -26,6 +27,7 @@ def head_input(net):
 
 
 def open_net(cfg, weights):
+    """cfg's deploy net on the CPU (TEST phase: stored BatchNorm statistics) with `weights`."""
     caffe.set_mode_cpu()
     return caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights)
 
@@ -56,7 +58,7 @@ def collect(net, cfg, ann, images, class_name, grid, blob, flips=False, own=Fals
             net.forward()
             cells = cell_pool(net.blobs[blob].data[0], grid)
             boxes = lb.boxes_to_input(sample.boxes)
-            r, c = centre_cells(boxes, grid, size)
+            r, c = home_cells(boxes, grid, size, size)
             label = np.zeros((grid, grid), bool)
             label[r[sample.classes == k], c[sample.classes == k]] = True
             rows["cells"].append(cells.reshape(grid * grid, -1))

